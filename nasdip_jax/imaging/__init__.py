@@ -1,0 +1,1 @@
+"""Images, resampling, degradations, forward operators and quality metrics (numpy/JAX, no Flax)."""

@@ -1,0 +1,106 @@
+"""Restoration problems: degrade a clean image, and the forward operator the DIP loss uses.
+
+A `Problem` holds arrays only (a pytree, so cohorts of problems stack and vmap); what is static
+(the task, the SR factor) lives in `OperatorSpec`, a hashable dataclass.
+"""
+
+import dataclasses
+from typing import NamedTuple, Optional
+
+import jax.numpy as jnp
+import numpy as np
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.imaging import metrics
+from nasdip_jax.imaging import resample
+
+TASKS = ("denoise", "inpaint", "sr")
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSpec:
+  """Static description of a task's forward operator A and its quality metric."""
+  task: str
+  factor: int = 1
+
+  def apply(self, x, mask):
+    """A(x) for NHWC x: identity, x * mask, or the Lanczos-2 downsampler."""
+    if self.task == "denoise":
+      return x
+    if self.task == "inpaint":
+      return x * mask
+    return resample.lanczos2_downsample(x, self.factor)
+
+  def quality(self, clean, estimate):
+    """PSNR against the ground truth: plain for denoise/inpaint, NAS-DIP's Y-crop for SR."""
+    if self.task == "sr":
+      return metrics.psnr_sr(clean, estimate)
+    return metrics.psnr(clean, estimate)
+
+
+class Problem(NamedTuple):
+  """Arrays of one restoration problem, each with a leading batch axis of 1 (NHWC)."""
+  observation: np.ndarray  # y: noisy, masked (x * m) or low-resolution image
+  clean: np.ndarray        # ground truth at the output resolution
+  mask: np.ndarray         # (1, H, W, 1) observed-pixel mask (ones unless inpainting)
+
+
+def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
+                 sigma: float = 25.0, keep_fraction: float = 0.5,
+                 mask_u8: Optional[np.ndarray] = None, factor: int = 4
+                 ) -> tuple[OperatorSpec, Problem]:
+  """Degrades a cropped uint8 (H, W, C) image as the reference scripts do.
+
+  denoise: clip(x + N(0, (sigma/255)^2), 0, 1), float32, not quantised.
+  inpaint: mask = U[0,1) > 1 - keep_fraction per pixel (1 = observed), or a given mask image
+           (nonzero = observed); observation x * mask.
+  sr:      LR = Pillow Lanczos resize of the HR image to exactly HR / factor (uint8).
+  """
+  if task not in TASKS:
+    raise UserError(f"unknown task {task!r}; choose from {TASKS}")
+  x = image_io.to_float(clean_u8)
+  h, w, _ = x.shape
+  mask = np.ones((h, w, 1), np.float32)
+  if task == "denoise":
+    if sigma < 0:
+      raise UserError(f"sigma must be >= 0, got {sigma}")
+    noisy = x + rng.normal(0.0, sigma / 255.0, x.shape).astype(np.float32)
+    y = np.clip(noisy, 0.0, 1.0).astype(np.float32)
+    spec = OperatorSpec("denoise")
+  elif task == "inpaint":
+    if mask_u8 is not None:
+      if mask_u8.shape[:2] != (h, w):
+        raise UserError(f"mask is {mask_u8.shape[1]}x{mask_u8.shape[0]} px but the cropped image "
+                        f"is {w}x{h}; give a mask of the image's size")
+      mask = (mask_u8[..., :1] > 0).astype(np.float32)
+    else:
+      if not 0.0 < keep_fraction <= 1.0:
+        raise UserError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
+      mask = (rng.random((h, w, 1)) > 1.0 - keep_fraction).astype(np.float32)
+    y = x * mask
+    spec = OperatorSpec("inpaint")
+  else:
+    if factor not in (2, 4, 8):
+      raise UserError(f"SR factor must be 2, 4 or 8, got {factor}")
+    if h % factor or w % factor:
+      raise UserError(f"image size {w}x{h} is not divisible by the SR factor {factor}")
+    lr = resample.pil_resize(clean_u8, (w // factor, h // factor))
+    y = image_io.to_float(lr)
+    spec = OperatorSpec("sr", factor)
+  return spec, Problem(y[None], x[None], mask[None])
+
+
+def baseline_estimate(spec: OperatorSpec, problem: Problem) -> np.ndarray:
+  """The trivial restoration to compare against: the observation itself, or bicubic for SR."""
+  y = problem.observation[0]
+  if spec.task != "sr":
+    return y
+  h, w = problem.clean.shape[1:3]
+  up = resample.pil_resize(image_io.to_uint8(y), (w, h), resample=resample.Image.Resampling.BICUBIC)
+  return image_io.to_float(up)
+
+
+def quality(spec: OperatorSpec, clean, estimate) -> float:
+  """Host-side convenience: the task's PSNR of one (H, W, C) estimate."""
+  return float(spec.quality(jnp.asarray(clean), jnp.asarray(estimate)))

@@ -1,0 +1,96 @@
+"""Image files in and out: validated 8-bit loading, the reference 32-px crop, atomic PNG writes."""
+
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from nasdip_jax.errors import UserError
+
+CHANNELS = {"rgb": 3, "gray": 1}
+_MODE_FOR = {"rgb": "RGB", "gray": "L"}
+
+
+def load_image(path: str, channels: str) -> np.ndarray:
+  """Reads an 8-bit RGB or grayscale image as uint8 (H, W, C), refusing anything else.
+
+  Args:
+    path: an image file Pillow can decode.
+    channels: "rgb" or "gray"; the file's mode must match (no silent conversion).
+
+  Raises:
+    UserError: the file is missing, not an image, or not 8-bit RGB / L as asked.
+  """
+  if channels not in CHANNELS:
+    raise UserError(f"channels must be 'rgb' or 'gray', got {channels!r}")
+  if not os.path.isfile(path):
+    raise UserError(f"image file not found: {path}")
+  try:
+    with Image.open(path) as img:
+      img.load()
+      mode = img.mode
+      if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        raise UserError(f"{path}: has an alpha channel (mode {mode}); save it as RGB or L")
+      if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raise UserError(f"{path}: is a {mode} image (16/32-bit); convert it to 8-bit RGB or L")
+      if mode not in ("RGB", "L"):
+        raise UserError(f"{path}: unsupported image mode {mode}; use 8-bit RGB or grayscale L")
+      want = _MODE_FOR[channels]
+      if mode != want:
+        got = "grayscale" if mode == "L" else "RGB"
+        raise UserError(
+            f"{path}: is {got} but the config expects {channels} "
+            f"(set --config.channels={'gray' if mode == 'L' else 'rgb'})")
+      arr = np.asarray(img, dtype=np.uint8)
+  except UnidentifiedImageError:
+    raise UserError(f"{path}: not an image file Pillow can read") from None
+  except OSError as e:
+    raise UserError(f"{path}: cannot decode image ({e})") from None
+  return arr.reshape(arr.shape[0], arr.shape[1], -1)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+  """uint8 (H, W, C) to float32 in [0, 1], exactly uint8 / 255 as the reference `pil_to_np`."""
+  return img.astype(np.float32) / 255.0
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+  """float in [0, 1] to uint8 with rounding."""
+  return np.clip(np.round(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def crop_to_multiple(img: np.ndarray, d: int = 32) -> np.ndarray:
+  """Centre crop to multiples of d with the reference offset rule int((W - W') / 2).
+
+  Raises:
+    UserError: the image is smaller than d in either dimension.
+  """
+  h, w = img.shape[:2]
+  if h < d or w < d:
+    raise UserError(f"image is {w}x{h} px, smaller than the network's {d}-px granularity")
+  nh, nw = h - h % d, w - w % d
+  top, left = int((h - nh) / 2), int((w - nw) / 2)
+  return img[top:top + nh, left:left + nw]
+
+
+def save_png(path: str, img: np.ndarray) -> None:
+  """Writes float [0, 1] or uint8 (H, W, C) as PNG atomically (temp file, then rename)."""
+  arr = img if img.dtype == np.uint8 else to_uint8(img)
+  if arr.ndim == 3 and arr.shape[-1] == 1:
+    arr = arr[..., 0]
+  atomic_write(path, lambda f: Image.fromarray(arr).save(f, format="PNG"))
+
+
+def atomic_write(path: str, write_fn) -> None:
+  """Calls write_fn(binary file) on a temp file beside path, then renames it over path."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write_fn(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise

@@ -1,0 +1,1 @@
+"""Flax NNX networks: PyTorch-faithful layers and the DIP skip encoder-decoder."""

@@ -1,0 +1,80 @@
+"""DIP's "skip" encoder-decoder (deep-image-prior models/skip.py) as a Flax NNX module.
+
+Level i runs at H/2^i: an optional 1x1 skip branch and a deeper branch (stride-2 3x3 conv, 3x3 conv,
+level i+1, x2 upsampling) are concatenated skip-first, then BN, a 3x3 conv and a 1x1 conv (each
+conv followed by BN and LeakyReLU). A 1x1 head and a sigmoid give the image.
+"""
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nasdip_jax.imaging import resample
+from nasdip_jax.nets import layers
+
+
+def _center_crop_concat(a, b):
+  """The reference Concat: centre-crop both branches to the smaller size, then stack channels."""
+  h, w = min(a.shape[1], b.shape[1]), min(a.shape[2], b.shape[2])
+
+  def crop(t):
+    dh, dw = (t.shape[1] - h) // 2, (t.shape[2] - w) // 2
+    return t[:, dh:dh + h, dw:dw + w]
+
+  return jnp.concatenate([crop(a), crop(b)], axis=-1)
+
+
+class _Level(nnx.Module):
+
+  def __init__(self, d_in, down, skip, up, deeper_out, *, k_down, k_up, k_skip, need1x1_up, pad,
+               rngs):
+    self.skip = layers.ConvBNAct(d_in, skip, k_skip, pad=pad, rngs=rngs) if skip else None
+    self.down1 = layers.ConvBNAct(d_in, down, k_down, stride=2, pad=pad, rngs=rngs)
+    self.down2 = layers.ConvBNAct(down, down, k_down, pad=pad, rngs=rngs)
+    self.bn_cat = layers.BatchNorm(skip + deeper_out)
+    self.up1 = layers.ConvBNAct(skip + deeper_out, up, k_up, pad=pad, rngs=rngs)
+    self.up2 = layers.ConvBNAct(up, up, 1, pad=pad, rngs=rngs) if need1x1_up else None
+
+
+class SkipNet(nnx.Module):
+  """The DIP skip network; defaults are the standard 32-in configuration (2,217,831 params)."""
+
+  def __init__(self, in_ch: int = 32, out_ch: int = 3, *,
+               channels_down: Sequence[int] = (128,) * 5,
+               channels_up: Sequence[int] = (128,) * 5,
+               channels_skip: Sequence[int] = (4,) * 5,
+               kernel_down: int = 3, kernel_up: int = 3, kernel_skip: int = 1,
+               upsample: str | Sequence[str] = "bilinear", need1x1_up: bool = True,
+               pad: str = "reflection", rngs: nnx.Rngs):
+    n = len(channels_down)
+    if not len(channels_up) == len(channels_skip) == n:
+      raise ValueError("channels_down, channels_up and channels_skip need the same length")
+    modes = (upsample,) * n if isinstance(upsample, str) else tuple(upsample)
+    for m in modes:
+      if m not in resample.UPSAMPLE_MODES:
+        raise ValueError(f"unknown upsampling mode {m!r}; choose from {resample.UPSAMPLE_MODES}")
+    self.upsample_modes = modes
+    levels = []
+    for i in range(n):
+      d_in = in_ch if i == 0 else channels_down[i - 1]
+      deeper_out = channels_up[i + 1] if i + 1 < n else channels_down[i]
+      levels.append(_Level(d_in, channels_down[i], channels_skip[i], channels_up[i], deeper_out,
+                           k_down=kernel_down, k_up=kernel_up, k_skip=kernel_skip,
+                           need1x1_up=need1x1_up, pad=pad, rngs=rngs))
+    self.levels = nnx.List(levels)
+    self.head = layers.Conv(channels_up[0], out_ch, 1, pad=pad, rngs=rngs)
+
+  def _level(self, i, x):
+    lv = self.levels[i]
+    d = lv.down2(lv.down1(x))
+    if i + 1 < len(self.levels):
+      d = self._level(i + 1, d)
+    d = resample.upsample2x(d, self.upsample_modes[i])
+    y = _center_crop_concat(lv.skip(x), d) if lv.skip is not None else d
+    y = lv.up1(lv.bn_cat(y))
+    return lv.up2(y) if lv.up2 is not None else y
+
+  def __call__(self, z):
+    return jax.nn.sigmoid(self.head(self._level(0, z)))

@@ -1,0 +1,1 @@
+"""Files people read: PNGs, figures, metrics.jsonl, config.json and summary.json."""

@@ -1,0 +1,86 @@
+"""Writers for a run's workdir; every whole-file write is atomic (temp file, then rename)."""
+
+import io
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+
+from nasdip_jax.imaging import io as image_io  # pylint: disable=wrong-import-position
+
+
+def write_json(path: str, obj) -> None:
+  text = json.dumps(obj, indent=1, sort_keys=True, default=_to_builtin) + "\n"
+  image_io.atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _to_builtin(x):
+  if isinstance(x, np.generic):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+class MetricsWriter:
+  """Appends one JSON object per line to metrics.jsonl (flushed per line)."""
+
+  def __init__(self, path: str):
+    self._f = open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+
+  def write(self, step: int, **values) -> None:
+    row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
+    self._f.write(json.dumps(row) + "\n")
+    self._f.flush()
+
+  def close(self) -> None:
+    self._f.close()
+
+
+def _save_figure(fig, path: str) -> None:
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+  plt.close(fig)
+  image_io.atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def side_by_side(path: str, panels) -> None:
+  """Saves [(title, (H, W, C) image in [0, 1])] as one row of panels."""
+  fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
+  for ax, (title, img) in zip(np.atleast_1d(axes), panels):
+    img = np.clip(np.asarray(img), 0, 1)
+    if img.shape[-1] == 1:
+      ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+      ax.imshow(img, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+  _save_figure(fig, path)
+
+
+def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
+  """Plots PSNR per step for each named curve, marking the oracle-best step."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for name, values in curves.items():
+    ax.plot(np.arange(len(values)), values, lw=1, label=name)
+  ax.axvline(best_step, color="gray", ls=":", lw=1, label=f"best step {best_step}")
+  ax.set_xlabel("step")
+  ax.set_ylabel("PSNR (dB)")
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save_figure(fig, path)
+
+
+def save_curves(path: str, curves: dict) -> None:
+  buf = io.BytesIO()
+  np.savez_compressed(buf, **curves)
+  image_io.atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def make_workdir(path: str) -> None:
+  os.makedirs(path, exist_ok=True)

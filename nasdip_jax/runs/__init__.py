@@ -1,0 +1,13 @@
+"""One module per kind of run, each with `run(config, workdir)`; `config.run` picks one."""
+
+import importlib
+
+from nasdip_jax.errors import UserError
+
+RUNS = {"restore": "nasdip_jax.runs.restore"}
+
+
+def get_run(name: str):
+  if name not in RUNS:
+    raise UserError(f"unknown run {name!r}; choose from {sorted(RUNS)}")
+  return importlib.import_module(RUNS[name]).run

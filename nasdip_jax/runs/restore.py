@@ -1,0 +1,194 @@
+"""Restore one image with DIP: degrade, build the network, fit, and write the results.
+
+    from nasdip_jax.runs import restore
+    summary = restore.run(config, workdir)   # config from configs/*.py
+"""
+
+import os
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import dip
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.nets import registry
+from nasdip_jax.report import files
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
+DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png"}
+PRECISIONS = ("default", "high", "highest")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field of a restore run, with neutral defaults; configs/*.py set the recipes."""
+  c = ml_collections.ConfigDict()
+  c.run = "restore"
+  c.task = "denoise"              # denoise | inpaint | sr
+  c.image = ""                    # path; "" = the bundled 64-px default image for the task
+  c.channels = "rgb"              # rgb | gray: the image's mode must match
+  c.crop_multiple = 32            # centre crop to multiples of this (the reference's rule)
+  c.seed = 0                      # degradation, init, z and input noise
+  c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
+  c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
+  c.mask = ""                     # inpaint: mask image (nonzero = observed) instead of Bernoulli
+  c.factor = 4                    # sr: 2, 4 or 8
+  c.model = "skip"
+  c.net = ml_collections.ConfigDict(dict(
+      channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=(4,) * 5,
+      kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
+      pad="reflection"))
+  c.input_depth = 32
+  c.num_steps = 3000
+  c.lr = 0.01
+  c.reg_noise_std = 1.0 / 30.0
+  c.ema_decay = 0.0               # 0.99 for denoising (PSNR is then measured on the EMA)
+  c.backtrack_db = 0.0            # divergence guard threshold in dB (0 = off)
+  c.steps_per_call = 50           # K: steps per chunk; metrics reach the host once per chunk
+  c.loop = "auto"                 # auto | scan | dispatch (see fit.dip.resolve_loop)
+  c.log_every = 50                # metrics.jsonl row every this many steps
+  c.matmul_precision = "highest"  # default | high | highest (TPU/GPU conv precision)
+  c.memory_limit_mb = 0           # 0 = the device's free memory
+  return c
+
+
+def _check_config(config) -> None:
+  if config.task not in degrade.TASKS:
+    raise UserError(f"config.task must be one of {degrade.TASKS}, got {config.task!r}")
+  if config.channels not in image_io.CHANNELS:
+    raise UserError(f"config.channels must be 'rgb' or 'gray', got {config.channels!r}")
+  if config.matmul_precision not in PRECISIONS:
+    raise UserError(f"config.matmul_precision must be one of {PRECISIONS}")
+  if config.loop not in dip.LOOPS:
+    raise UserError(f"config.loop must be one of {dip.LOOPS}, got {config.loop!r}")
+  for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple"):
+    if config[name] < 1:
+      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  if config.lr <= 0:
+    raise UserError(f"config.lr must be > 0, got {config.lr}")
+
+
+def _image_path(config) -> str:
+  return config.image or os.path.join(ASSETS, DEFAULT_IMAGES[config.task])
+
+
+def load_problem(config):
+  """Loads, crops and degrades the configured image; raises UserError on bad input."""
+  path = _image_path(config)
+  clean = image_io.crop_to_multiple(image_io.load_image(path, config.channels),
+                                    config.crop_multiple)
+  mask = None
+  if config.task == "inpaint" and config.mask:
+    mask = image_io.crop_to_multiple(image_io.load_image(config.mask, "gray"), config.crop_multiple)
+  rng = np.random.default_rng(config.seed)
+  spec, problem = degrade.make_problem(
+      clean, config.task, rng, sigma=config.sigma, keep_fraction=config.keep_fraction,
+      mask_u8=mask, factor=config.factor)
+  return path, spec, problem
+
+
+def fit_config(config) -> dip.FitConfig:
+  return dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
+                       ema_decay=config.ema_decay, backtrack_db=config.backtrack_db,
+                       input_depth=config.input_depth)
+
+
+def _free_memory_bytes() -> int:
+  stats = jax.local_devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def prepare(config):
+  """Everything before the first step: problem, model, compiled step and initial state."""
+  _check_config(config)
+  path, spec, problem = load_problem(config)
+  cfg = fit_config(config)
+  key = jax.random.key(config.seed)
+  init_key, data_key = jax.random.split(key)
+  out_ch = problem.clean.shape[-1]
+  model = registry.build_model(config.model, config.net.to_dict(), cfg.input_depth, out_ch,
+                               rngs=nnx.Rngs(params=init_key))
+  graphdef, params = nnx.split(model, nnx.Param)
+  tx = dip.make_optimizer(cfg)
+  data = dip.init_data(data_key, problem, cfg)
+  state = dip.init_state(params, tx, problem, cfg)
+  step = dip.make_step_fn(graphdef, tx, spec, cfg)
+  compiled = dip.compile_fit(step, state, data, config.steps_per_call, config.loop)
+  limit = config.memory_limit_mb * 2**20 or _free_memory_bytes()
+  if compiled.memory_bytes is not None and compiled.memory_bytes > limit:
+    h, w = problem.clean.shape[1:3]
+    raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
+                    f"than the {limit / 2**20:.0f} MiB available; use a smaller image or network")
+  return path, spec, problem, model, data, state, compiled
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Restores config.image as config.task says and writes the results to workdir."""
+  t_start = time.perf_counter()
+  with jax.default_matmul_precision(config.matmul_precision):
+    path, spec, problem, model, data, state, compiled = prepare(config)
+    files.make_workdir(workdir)
+    files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+    clean, observed = problem.clean[0], problem.observation[0]
+    image_io.save_png(os.path.join(workdir, "corrupted.png"), observed)
+    image_io.save_png(os.path.join(workdir, "clean.png"), clean)
+
+    writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"))
+    bar = tqdm(total=config.num_steps, disable=not sys.stderr.isatty(), desc=config.task,
+               unit="step")
+
+    def on_chunk(st, m):
+      done = int(st.step)
+      first = done - m["loss"].shape[-1]
+      for i in range(m["loss"].shape[-1]):
+        s = first + i
+        if s % config.log_every == 0 or s == config.num_steps - 1:
+          writer.write(s, **{k: m[k][i] for k in dip.STEP_METRICS})
+      bar.update(m["loss"].shape[-1])
+      bar.set_postfix(psnr=f"{m['psnr'][-1]:.2f}")
+
+    t_fit = time.perf_counter()
+    state, curves = dip.fit(compiled, state, data, config.num_steps, config.steps_per_call,
+                            on_chunk)
+    jax.block_until_ready(state)
+    fit_seconds = time.perf_counter() - t_fit
+    bar.close()
+    writer.close()
+
+  restored, best = np.asarray(state.shown[0]), np.asarray(state.best_image[0])
+  baseline = degrade.baseline_estimate(spec, problem)
+  psnr_input = degrade.quality(spec, clean, baseline)
+  image_io.save_png(os.path.join(workdir, "restored.png"), restored)
+  image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
+  files.save_curves(os.path.join(workdir, "curves.npz"), curves)
+  name = os.path.basename(path)
+  input_title = "bicubic x%d" % spec.factor if spec.task == "sr" else "corrupted"
+  files.side_by_side(os.path.join(workdir, "side_by_side.png"), [
+      (f"{input_title}: {psnr_input:.2f} dB", baseline),
+      (f"DIP final: {curves['psnr'][-1]:.2f} dB", restored),
+      (f"DIP best (step {int(state.best_step)}): {float(state.best_psnr):.2f} dB", best),
+      ("ground truth", clean)])
+  files.psnr_curve(os.path.join(workdir, "psnr.png"), {"PSNR vs ground truth": curves["psnr"]},
+                   int(state.best_step), f"{config.task} {name}")
+  summary = {
+      "task": config.task, "image": name, "image_path": path, "model": config.model,
+      "image_size": list(problem.clean.shape[1:3]), "seed": config.seed,
+      "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
+      "best_step": int(state.best_step), "psnr_input": psnr_input,
+      "num_params": registry.num_params(model), "steps": int(state.step),
+      "num_fallbacks": int(state.num_fallbacks),
+      "steps_per_sec": int(state.step) / fit_seconds, "compile_seconds": compiled.compile_seconds,
+      "wall_seconds": time.perf_counter() - t_start, "memory_mib": (
+          None if compiled.memory_bytes is None else compiled.memory_bytes / 2**20),
+      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
+      "loop": dip.resolve_loop(config.loop)}
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary

@@ -1,0 +1,34 @@
+"""nasdip_jax: Deep Image Prior restoration and NAS for DIP in JAX/Flax."""
+
+import setuptools
+
+setuptools.setup(
+    name="nasdip_jax",
+    version="0.1.0",
+    description="Deep Image Prior restoration and neural architecture search (NAS-DIP, ISNAS-DIP) "
+                "in JAX/Flax",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["nasdip_jax", "nasdip_jax.*"]),
+    package_data={"nasdip_jax": ["assets/*.png"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.10.0",
+        "flax>=0.12.0",
+        "optax>=0.2.5",
+        "chex>=0.1.90",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "absl-py>=2.1",
+        "ml-collections>=1.0",
+        "pillow>=10.0",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
+        "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
+    },
+    license="Apache-2.0",
+)

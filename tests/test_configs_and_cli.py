@@ -1,0 +1,139 @@
+"""Configs (the reference recipes) and the command line: outputs, reproducibility, refusals."""
+
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from nasdip_jax.errors import UserError
+from nasdip_jax.runs import restore
+
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "[a-z]*.py")))
+
+
+def load_config(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_config_docstring_starts_with_its_command(path):
+  name = os.path.basename(path)[:-3]
+  module = load_config(name)
+  assert module.__doc__.startswith(f"python -m nasdip_jax.main --config=configs/{name}.py")
+  module.get_config()
+
+
+@pytest.mark.parametrize("name,want", [
+    ("denoise", dict(task="denoise", num_steps=3000, lr=0.01, reg_noise_std=1 / 30, ema_decay=0.99,
+                     sigma=25.0, channels="rgb", backtrack_db=5.0)),
+    ("inpaint", dict(task="inpaint", num_steps=11000, lr=0.001, reg_noise_std=0.03, ema_decay=0.0,
+                     keep_fraction=0.5, channels="gray")),
+    ("sr2x", dict(task="sr", factor=2, num_steps=2000, lr=0.01, reg_noise_std=0.03)),
+    ("sr4x", dict(task="sr", factor=4, num_steps=2000, lr=0.01, reg_noise_std=0.03, ema_decay=0.0)),
+    ("sr8x", dict(task="sr", factor=8, num_steps=4000, lr=0.01, reg_noise_std=0.05)),
+])
+def test_recipes_match_the_reference(name, want):
+  config = load_config(name).get_config()
+  for k, v in want.items():
+    assert config[k] == pytest.approx(v) if isinstance(v, float) else config[k] == v, k
+  assert config.input_depth == 32 and config.net.channels_down == (128,) * 5
+  assert config.net.channels_skip == (4,) * 5 and config.net.upsample == "bilinear"
+
+
+def _cli(*args, timeout=300):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", "nasdip_jax.main", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def _tiny(**overrides):
+  config = load_config("test").get_config()
+  config.update(overrides)
+  return config
+
+
+def test_cli_end_to_end_writes_every_output(tmp_path):
+  workdir = str(tmp_path / "run")
+  r = _cli("--config=configs/test.py", f"--workdir={workdir}", "--config.num_steps=12",
+           "--config.task=sr")
+  assert r.returncode == 0, r.stderr[-2000:]
+  for f in ("restored.png", "restored_best.png", "corrupted.png", "clean.png", "side_by_side.png",
+            "psnr.png", "metrics.jsonl", "config.json", "summary.json", "curves.npz"):
+    assert os.path.isfile(os.path.join(workdir, f)), f
+  summary = json.load(open(os.path.join(workdir, "summary.json")))
+  for k in ("task", "image", "psnr_final", "psnr_best", "best_step", "num_params", "steps",
+            "steps_per_sec", "compile_seconds", "wall_seconds", "device"):
+    assert k in summary, k
+  assert summary["task"] == "sr" and summary["steps"] == 12 and summary["image"] == "butterfly.png"
+  assert summary["psnr_best"] >= summary["psnr_final"]
+  assert json.load(open(os.path.join(workdir, "config.json")))["num_steps"] == 12
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [r["step"] for r in rows] == [0, 5, 10, 11]
+  curves = np.load(os.path.join(workdir, "curves.npz"))
+  assert curves["psnr"][-1] == pytest.approx(summary["psnr_final"])
+  assert Image.open(os.path.join(workdir, "restored.png")).size == (64, 64)
+  assert Image.open(os.path.join(workdir, "corrupted.png")).size == (16, 16)
+
+
+def test_cli_unknown_config_field_fails(tmp_path):
+  r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--config.num_stepz=3")
+  assert r.returncode != 0
+  assert "num_stepz" in r.stderr
+  assert not os.path.exists(tmp_path / "w")
+
+
+def test_cli_missing_image_is_one_line_error(tmp_path):
+  r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--config.image=/nope/x.png")
+  assert r.returncode == 1
+  assert r.stderr.strip().splitlines()[-1] == "nasdip_jax: error: image file not found: /nope/x.png"
+  assert not os.path.exists(tmp_path / "w")
+
+
+def _img(tmp_path, arr, name="img.png"):
+  path = str(tmp_path / name)
+  Image.fromarray(arr).save(path)
+  return path
+
+
+@pytest.mark.parametrize("make,overrides,match", [
+    (lambda t: _img(t, np.zeros((64, 64, 4), np.uint8)), {}, "alpha channel"),
+    (lambda t: _img(t, np.zeros((64, 64), np.uint16)), {"channels": "gray"}, "16/32-bit"),
+    (lambda t: _img(t, np.zeros((64, 64), np.uint8)), {}, "grayscale but the config expects rgb"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"channels": "gray"}, "RGB but"),
+    (lambda t: _img(t, np.zeros((20, 64, 3), np.uint8)), {}, "smaller than the network's 32-px"),
+    (lambda t: str(t), {}, "not found"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblur"}, "config.task"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"model": "unet"}, "unknown model"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),
+])
+def test_bad_input_is_refused_before_writing(tmp_path, make, overrides, match):
+  workdir = tmp_path / "w"
+  config = _tiny(image=make(tmp_path), **overrides)
+  with pytest.raises(UserError, match=match) as e:
+    restore.run(config, str(workdir))
+  assert "\n" not in str(e.value)
+  assert not workdir.exists()
+
+
+def test_image_too_large_for_memory_is_refused(tmp_path):
+  workdir = tmp_path / "w"
+  with pytest.raises(UserError, match="MiB available"):
+    restore.run(_tiny(memory_limit_mb=1), str(workdir))
+  assert not workdir.exists()
+
+
+def test_same_seed_same_psnr_through_run(tmp_path):
+  a = restore.run(_tiny(num_steps=6, seed=3), str(tmp_path / "a"))
+  b = restore.run(_tiny(num_steps=6, seed=3), str(tmp_path / "b"))
+  assert a["psnr_final"] == b["psnr_final"] and a["psnr_best"] == b["psnr_best"]
+  assert a["psnr_input"] == b["psnr_input"]

@@ -1,0 +1,128 @@
+"""Image loading (and its refusals), the reference crop rule, degradations and operators."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.imaging import resample
+
+
+def _save(tmp_path, name, arr):
+  path = os.path.join(tmp_path, name)
+  Image.fromarray(arr).save(path)
+  return path
+
+
+@pytest.fixture
+def rgb_u8():
+  return (np.random.default_rng(1).random((64, 96, 3)) * 255).astype(np.uint8)
+
+
+def test_load_rgb_and_gray(tmp_path, rgb_u8):
+  img = image_io.load_image(_save(tmp_path, "a.png", rgb_u8), "rgb")
+  np.testing.assert_array_equal(img, rgb_u8)
+  gray = image_io.load_image(_save(tmp_path, "g.png", rgb_u8[..., 0]), "gray")
+  assert gray.shape == (64, 96, 1)
+  assert image_io.to_float(img).dtype == np.float32
+  np.testing.assert_array_equal(image_io.to_float(img), rgb_u8.astype(np.float32) / 255)
+
+
+@pytest.mark.parametrize("make,channels,match", [
+    (lambda t, a: os.path.join(t, "missing.png"), "rgb", "not found"),
+    (lambda t, a: _write_text(t), "rgb", "not an image"),
+    (lambda t, a: _save(t, "rgba.png", np.dstack([a, a[..., :1]])), "rgb", "alpha"),
+    (lambda t, a: _save(t, "i16.png", a[..., 0].astype(np.uint16) * 200), "gray", "16"),
+    (lambda t, a: _save(t, "g.png", a[..., 0]), "rgb", "grayscale but the config expects rgb"),
+    (lambda t, a: _save(t, "c.png", a), "gray", "RGB but the config expects gray"),
+])
+def test_load_refuses_bad_input(tmp_path, rgb_u8, make, channels, match):
+  with pytest.raises(UserError, match=match) as e:
+    image_io.load_image(make(str(tmp_path), rgb_u8), channels)
+  assert "\n" not in str(e.value)
+
+
+def _write_text(tmp):
+  path = os.path.join(tmp, "notes.png")
+  with open(path, "w") as f:
+    f.write("not a picture")
+  return path
+
+
+def test_crop_rule_matches_reference():
+  img = np.arange(500 * 480).reshape(480, 500, 1)  # H 480, W 500 -> 480 x 480, left offset 10
+  out = image_io.crop_to_multiple(img, 32)
+  assert out.shape == (480, 480, 1)
+  np.testing.assert_array_equal(out, img[:, 10:490])
+  odd = np.arange(37 * 70).reshape(37, 70, 1)  # remainders 5 and 6: offsets int(2.5)=2, 3
+  np.testing.assert_array_equal(image_io.crop_to_multiple(odd, 32), odd[2:34, 3:67])
+
+
+def test_crop_refuses_too_small():
+  with pytest.raises(UserError, match="smaller than the network's 32-px"):
+    image_io.crop_to_multiple(np.zeros((31, 64, 3)), 32)
+
+
+def test_save_png_is_atomic_and_round_trips(tmp_path, rgb_u8):
+  path = os.path.join(tmp_path, "x.png")
+  image_io.save_png(path, image_io.to_float(rgb_u8))
+  np.testing.assert_array_equal(np.asarray(Image.open(path)), rgb_u8)
+  assert os.listdir(tmp_path) == ["x.png"]
+
+
+def test_denoise_problem(rgb_u8):
+  spec, p = degrade.make_problem(rgb_u8, "denoise", np.random.default_rng(0), sigma=25)
+  x = image_io.to_float(rgb_u8)
+  assert spec == degrade.OperatorSpec("denoise")
+  assert p.observation.dtype == np.float32 and p.observation.shape == (1, 64, 96, 3)
+  assert p.observation.min() >= 0 and p.observation.max() <= 1
+  np.testing.assert_array_equal(p.clean[0], x)
+  inner = (x > 0.25) & (x < 0.75)  # far from the clip, the noise is N(0, (25/255)^2)
+  noise = (p.observation[0] - x)[inner]
+  assert abs(noise.std() - 25 / 255) < 0.004 and abs(noise.mean()) < 0.003
+  np.testing.assert_array_equal(spec.apply(p.observation, p.mask), p.observation)
+
+
+def test_inpaint_problem_bernoulli_and_mask_file(rgb_u8):
+  gray = rgb_u8[..., :1]
+  spec, p = degrade.make_problem(gray, "inpaint", np.random.default_rng(0), keep_fraction=0.3)
+  assert p.mask.shape == (1, 64, 96, 1) and set(np.unique(p.mask)) <= {0.0, 1.0}
+  assert abs(p.mask.mean() - 0.3) < 0.03
+  np.testing.assert_array_equal(p.observation, p.clean * p.mask)
+  np.testing.assert_array_equal(np.asarray(spec.apply(p.clean, p.mask)), p.observation)
+  m = np.zeros((64, 96, 1), np.uint8)
+  m[:, :40] = 255
+  _, p2 = degrade.make_problem(gray, "inpaint", np.random.default_rng(0), mask_u8=m)
+  assert p2.mask.sum() == 64 * 40
+  with pytest.raises(UserError, match="mask is"):
+    degrade.make_problem(gray, "inpaint", np.random.default_rng(0), mask_u8=m[:32])
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_sr_problem(rgb_u8, factor):
+  spec, p = degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=factor)
+  assert spec == degrade.OperatorSpec("sr", factor)
+  lr = resample.pil_resize(rgb_u8, (96 // factor, 64 // factor))
+  np.testing.assert_array_equal(p.observation[0], image_io.to_float(lr))
+  assert spec.apply(p.clean, p.mask).shape == p.observation.shape
+
+
+def test_bad_task_and_factor(rgb_u8):
+  with pytest.raises(UserError, match="unknown task"):
+    degrade.make_problem(rgb_u8, "deblur", np.random.default_rng(0))
+  with pytest.raises(UserError, match="factor must be 2, 4 or 8"):
+    degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=3)
+
+
+def test_baseline_estimates(rgb_u8):
+  spec, p = degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=4)
+  up = degrade.baseline_estimate(spec, p)
+  assert up.shape == (64, 96, 3)
+  spec_d, p_d = degrade.make_problem(rgb_u8, "denoise", np.random.default_rng(0))
+  np.testing.assert_array_equal(degrade.baseline_estimate(spec_d, p_d), p_d.observation[0])
+  noisy_psnr = degrade.quality(spec_d, p_d.clean[0], p_d.observation[0])
+  assert 20.0 < noisy_psnr < 21.0  # sigma 25 on [0,1]: 20*log10(255/25) = 20.2 dB before clipping
