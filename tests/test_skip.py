@@ -39,9 +39,9 @@ def test_param_count_hand_formula_for_custom_widths():
   assert registry.num_params(net) == lv0 + lv1 + conv(8, 1, 1)
 
 
-@pytest.fixture(scope="module")
-def golden_net():
-  net = skip.SkipNet(rngs=nnx.Rngs(0))
+@pytest.fixture(scope="module", params=["xla", "gemm"])
+def golden_net(request):
+  net = skip.SkipNet(conv_impl=request.param, rngs=nnx.Rngs(0))
   assert load_skip_state_dict(net, GOLDEN) == len(GOLDEN["param_names"])
   return net
 

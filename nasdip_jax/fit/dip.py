@@ -98,7 +98,9 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   z = data.z
   if cfg.reg_noise_std > 0:
     noise = jax.random.normal(jax.random.fold_in(data.noise_key, state.step), z.shape, z.dtype)
-    z = z + cfg.reg_noise_std * noise
+    # Materialise z once: otherwise XLA fuses the RNG into each of z's consumers and recomputes it
+    # there (measured: +35% step time at 256 px on CPU).
+    z = jax.lax.optimization_barrier(z + cfg.reg_noise_std * noise)
   prob = data.problem
 
   def loss_fn(params):

@@ -6,8 +6,28 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from nasdip_jax.nets import conv_gemm
+
 BN_EPS = 1e-5
 LEAKY_SLOPE = 0.2
+CONV_IMPLS = ("auto", "xla", "gemm")
+
+
+GEMM_MIN_PIXELS = 128 * 128
+
+
+def use_gemm(impl: str, height: int, width: int) -> bool:
+  """Whether a layer runs as matrix products (see conv_gemm) or XLA's convolution.
+
+  'auto' picks matrix products on CPU for layers of at least 128x128 pixels, where they were
+  faster (DIP step at 256 px: 1.46 s vs 1.78 s for forward and backward); smaller layers and
+  other backends use XLA's convolution.
+  """
+  if impl not in CONV_IMPLS:
+    raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
+  if impl == "auto":
+    return jax.default_backend() == "cpu" and height * width >= GEMM_MIN_PIXELS
+  return impl == "gemm"
 
 
 def torch_uniform(key, shape, fan_in: int):
@@ -19,12 +39,13 @@ def torch_uniform(key, shape, fan_in: int):
 class Conv(nnx.Module):
   """Conv2d: 'reflection' pads with ReflectionPad2d((k-1)//2), 'zero' pads inside the conv.
 
-  Weights are HWIO; PyTorch OIHW weights convert with `w.transpose(2, 3, 1, 0)`.
+  Weights are HWIO; PyTorch OIHW weights convert with `w.transpose(2, 3, 1, 0)`. `conv_impl`
+  picks XLA's convolution or matrix products (grouped convolutions always use XLA's).
   """
 
   def __init__(self, in_ch: int, out_ch: int, kernel: int, *, stride: int = 1,
                pad: str = "reflection", bias: bool = True, groups: int = 1, dilation: int = 1,
-               rngs: nnx.Rngs):
+               conv_impl: str = "auto", rngs: nnx.Rngs):
     if pad not in ("reflection", "zero"):
       raise ValueError(f"pad must be 'reflection' or 'zero', got {pad!r}")
     fan_in = in_ch // groups * kernel * kernel
@@ -33,14 +54,23 @@ class Conv(nnx.Module):
     self.bias = nnx.Param(torch_uniform(rngs.params(), (out_ch,), fan_in)) if bias else None
     self.stride, self.pad, self.groups, self.dilation = stride, pad, groups, dilation
     self.padding = dilation * (kernel - 1) // 2
+    use_gemm(conv_impl, 0, 0)  # validates the name
+    self.conv_impl = conv_impl
 
   def __call__(self, x):
     p = self.padding
+    gemm = self.groups == 1 and use_gemm(self.conv_impl, x.shape[1], x.shape[2])
     if self.pad == "reflection" and p:
       x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
       padding = "VALID"
+    elif gemm and p:
+      x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+      padding = "VALID"
     else:
       padding = ((p, p), (p, p))
+    if gemm:
+      y = conv_gemm.conv2d_gemm(x, self.kernel[...], self.stride, self.dilation)
+      return y if self.bias is None else y + self.bias[...]
     y = jax.lax.conv_general_dilated(
         x, self.kernel[...], (self.stride, self.stride), padding,
         rhs_dilation=(self.dilation, self.dilation),
@@ -71,8 +101,8 @@ def leaky_relu(x):
 class ConvBNAct(nnx.Module):
   """Conv -> BatchNorm -> LeakyReLU(0.2), DIP's basic block."""
 
-  def __init__(self, in_ch, out_ch, kernel, *, stride=1, pad="reflection", rngs):
-    self.conv = Conv(in_ch, out_ch, kernel, stride=stride, pad=pad, rngs=rngs)
+  def __init__(self, in_ch, out_ch, kernel, *, stride=1, pad="reflection", conv_impl="auto", rngs):
+    self.conv = Conv(in_ch, out_ch, kernel, stride=stride, pad=pad, conv_impl=conv_impl, rngs=rngs)
     self.bn = BatchNorm(out_ch)
 
   def __call__(self, x):

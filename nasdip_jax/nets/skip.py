@@ -29,13 +29,15 @@ def _center_crop_concat(a, b):
 class _Level(nnx.Module):
 
   def __init__(self, d_in, down, skip, up, deeper_out, *, k_down, k_up, k_skip, need1x1_up, pad,
-               rngs):
-    self.skip = layers.ConvBNAct(d_in, skip, k_skip, pad=pad, rngs=rngs) if skip else None
-    self.down1 = layers.ConvBNAct(d_in, down, k_down, stride=2, pad=pad, rngs=rngs)
-    self.down2 = layers.ConvBNAct(down, down, k_down, pad=pad, rngs=rngs)
+               conv_impl, rngs):
+    block = lambda i, o, k, stride=1: layers.ConvBNAct(i, o, k, stride=stride, pad=pad,
+                                                       conv_impl=conv_impl, rngs=rngs)
+    self.skip = block(d_in, skip, k_skip) if skip else None
+    self.down1 = block(d_in, down, k_down, stride=2)
+    self.down2 = block(down, down, k_down)
     self.bn_cat = layers.BatchNorm(skip + deeper_out)
-    self.up1 = layers.ConvBNAct(skip + deeper_out, up, k_up, pad=pad, rngs=rngs)
-    self.up2 = layers.ConvBNAct(up, up, 1, pad=pad, rngs=rngs) if need1x1_up else None
+    self.up1 = block(skip + deeper_out, up, k_up)
+    self.up2 = block(up, up, 1) if need1x1_up else None
 
 
 class SkipNet(nnx.Module):
@@ -47,7 +49,7 @@ class SkipNet(nnx.Module):
                channels_skip: Sequence[int] = (4,) * 5,
                kernel_down: int = 3, kernel_up: int = 3, kernel_skip: int = 1,
                upsample: str | Sequence[str] = "bilinear", need1x1_up: bool = True,
-               pad: str = "reflection", rngs: nnx.Rngs):
+               pad: str = "reflection", conv_impl: str = "auto", rngs: nnx.Rngs):
     n = len(channels_down)
     if not len(channels_up) == len(channels_skip) == n:
       raise ValueError("channels_down, channels_up and channels_skip need the same length")
@@ -62,9 +64,9 @@ class SkipNet(nnx.Module):
       deeper_out = channels_up[i + 1] if i + 1 < n else channels_down[i]
       levels.append(_Level(d_in, channels_down[i], channels_skip[i], channels_up[i], deeper_out,
                            k_down=kernel_down, k_up=kernel_up, k_skip=kernel_skip,
-                           need1x1_up=need1x1_up, pad=pad, rngs=rngs))
+                           need1x1_up=need1x1_up, pad=pad, conv_impl=conv_impl, rngs=rngs))
     self.levels = nnx.List(levels)
-    self.head = layers.Conv(channels_up[0], out_ch, 1, pad=pad, rngs=rngs)
+    self.head = layers.Conv(channels_up[0], out_ch, 1, pad=pad, conv_impl=conv_impl, rngs=rngs)
 
   def _level(self, i, x):
     lv = self.levels[i]

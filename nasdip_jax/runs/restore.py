@@ -43,7 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.net = ml_collections.ConfigDict(dict(
       channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=(4,) * 5,
       kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
-      pad="reflection"))
+      pad="reflection", conv_impl="auto"))
   c.input_depth = 32
   c.num_steps = 3000
   c.lr = 0.01

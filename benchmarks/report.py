@@ -1,0 +1,61 @@
+"""Shared helpers for benchmarks: machine description, JSON results, README tables."""
+
+import json
+import os
+import platform
+import re
+
+import jax
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+README = os.path.join(HERE, "README.md")
+
+
+def machine() -> dict:
+  cpu = platform.processor() or ""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+  except OSError:
+    pass
+  info = {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(),
+          "device": jax.devices()[0].device_kind, "jax": jax.__version__,
+          "python": platform.python_version()}
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+    info["torch"] = torch.__version__
+  except ImportError:
+    pass
+  return info
+
+
+def write_json(path: str, obj) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, path)
+
+
+def _fmt(v):
+  if isinstance(v, float):
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+  return "" if v is None else str(v)
+
+
+def update_readme_table(name: str, machine_info: dict, rows: list, cols: list) -> None:
+  """Replaces the block between `<!-- name -->` markers in benchmarks/README.md with a table."""
+  lines = [f"<!-- {name} -->",
+           f"Machine: {machine_info['cpu']}, {machine_info['cores']} cores, "
+           f"{machine_info['backend']} ({machine_info['device']}), jax {machine_info['jax']}"
+           + (f", torch {machine_info['torch']}" if "torch" in machine_info else "") + ".",
+           "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+  lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+  lines.append(f"<!-- /{name} -->")
+  block = "\n".join(lines)
+  text = open(README, encoding="utf-8").read() if os.path.exists(README) else "# Benchmarks\n"
+  pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
+  text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
+  with open(README, "w", encoding="utf-8") as f:
+    f.write(text)
