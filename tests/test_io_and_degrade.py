@@ -126,3 +126,9 @@ def test_baseline_estimates(rgb_u8):
   np.testing.assert_array_equal(degrade.baseline_estimate(spec_d, p_d), p_d.observation[0])
   noisy_psnr = degrade.quality(spec_d, p_d.clean[0], p_d.observation[0])
   assert 20.0 < noisy_psnr < 21.0  # sigma 25 on [0,1]: 20*log10(255/25) = 20.2 dB before clipping
+
+
+def test_center_crop():
+  img = np.arange(40 * 30).reshape(30, 40, 1)
+  np.testing.assert_array_equal(image_io.center_crop(img, 20), img[5:25, 10:30])
+  np.testing.assert_array_equal(image_io.center_crop(img, 35), img[:, 2:37])

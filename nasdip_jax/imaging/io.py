@@ -74,6 +74,14 @@ def crop_to_multiple(img: np.ndarray, d: int = 32) -> np.ndarray:
   return img[top:top + nh, left:left + nw]
 
 
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
+  """Centre crop to at most size x size pixels (offsets as `crop_to_multiple`)."""
+  h, w = img.shape[:2]
+  nh, nw = min(h, size), min(w, size)
+  top, left = int((h - nh) / 2), int((w - nw) / 2)
+  return img[top:top + nh, left:left + nw]
+
+
 def save_png(path: str, img: np.ndarray) -> None:
   """Writes float [0, 1] or uint8 (H, W, C) as PNG atomically (temp file, then rename)."""
   arr = img if img.dtype == np.uint8 else to_uint8(img)

@@ -33,6 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.task = "denoise"              # denoise | inpaint | sr
   c.image = ""                    # path; "" = the bundled 64-px default image for the task
   c.channels = "rgb"              # rgb | gray: the image's mode must match
+  c.crop_size = 0                 # centre crop to at most this many px per side first (0 = off)
   c.crop_multiple = 32            # centre crop to multiples of this (the reference's rule)
   c.seed = 0                      # degradation, init, z and input noise
   c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
@@ -67,6 +68,8 @@ def _check_config(config) -> None:
     raise UserError(f"config.matmul_precision must be one of {PRECISIONS}")
   if config.loop not in dip.LOOPS:
     raise UserError(f"config.loop must be one of {dip.LOOPS}, got {config.loop!r}")
+  if config.crop_size < 0:
+    raise UserError(f"config.crop_size must be >= 0, got {config.crop_size}")
   for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple"):
     if config[name] < 1:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
@@ -81,8 +84,10 @@ def _image_path(config) -> str:
 def load_problem(config):
   """Loads, crops and degrades the configured image; raises UserError on bad input."""
   path = _image_path(config)
-  clean = image_io.crop_to_multiple(image_io.load_image(path, config.channels),
-                                    config.crop_multiple)
+  clean = image_io.load_image(path, config.channels)
+  if config.crop_size:
+    clean = image_io.center_crop(clean, config.crop_size)
+  clean = image_io.crop_to_multiple(clean, config.crop_multiple)
   mask = None
   if config.task == "inpaint" and config.mask:
     mask = image_io.crop_to_multiple(image_io.load_image(config.mask, "gray"), config.crop_multiple)

@@ -1,0 +1,1 @@
+"""The NAS-DIP search space as data: genotypes, their codecs, validation and sampling (no Flax)."""
