@@ -12,7 +12,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nasdip_jax.imaging import resample
+from nasdip_jax.nets import cells
 from nasdip_jax.nets import layers
+from nasdip_jax.space import genotype as gt
 
 
 def _center_crop_concat(a, b):
@@ -41,7 +43,11 @@ class _Level(nnx.Module):
 
 
 class SkipNet(nnx.Module):
-  """The DIP skip network; defaults are the standard 32-in configuration (2,217,831 params)."""
+  """The DIP skip network; defaults are the standard 32-in configuration (2,217,831 params).
+
+  With `cell`, every level upsamples with that NAS-DIP cell instead of `upsample` (NAS-DIP's
+  stage-1 search network, DIP/models/skip_search_up.py).
+  """
 
   def __init__(self, in_ch: int = 32, out_ch: int = 3, *,
                channels_down: Sequence[int] = (128,) * 5,
@@ -49,7 +55,8 @@ class SkipNet(nnx.Module):
                channels_skip: Sequence[int] = (4,) * 5,
                kernel_down: int = 3, kernel_up: int = 3, kernel_skip: int = 1,
                upsample: str | Sequence[str] = "bilinear", need1x1_up: bool = True,
-               pad: str = "reflection", conv_impl: str = "auto", rngs: nnx.Rngs):
+               pad: str = "reflection", conv_impl: str = "auto",
+               cell: gt.Cell | None = None, rngs: nnx.Rngs):
     n = len(channels_down)
     if not len(channels_up) == len(channels_skip) == n:
       raise ValueError("channels_down, channels_up and channels_skip need the same length")
@@ -66,6 +73,9 @@ class SkipNet(nnx.Module):
                            k_down=kernel_down, k_up=kernel_up, k_skip=kernel_skip,
                            need1x1_up=need1x1_up, pad=pad, conv_impl=conv_impl, rngs=rngs))
     self.levels = nnx.List(levels)
+    self.cells = None if cell is None else nnx.List([
+        cells.UpCell(cell, channels_up[i + 1] if i + 1 < n else channels_down[i],
+                     conv_impl=conv_impl, rngs=rngs) for i in range(n)])
     self.head = layers.Conv(channels_up[0], out_ch, 1, pad=pad, conv_impl=conv_impl, rngs=rngs)
 
   def _level(self, i, x):
@@ -73,7 +83,8 @@ class SkipNet(nnx.Module):
     d = lv.down2(lv.down1(x))
     if i + 1 < len(self.levels):
       d = self._level(i + 1, d)
-    d = resample.upsample2x(d, self.upsample_modes[i])
+    d = (self.cells[i](d) if self.cells is not None
+         else resample.upsample2x(d, self.upsample_modes[i]))
     y = _center_crop_concat(lv.skip(x), d) if lv.skip is not None else d
     y = lv.up1(lv.bn_cat(y))
     return lv.up2(y) if lv.up2 is not None else y

@@ -40,7 +40,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
   c.mask = ""                     # inpaint: mask image (nonzero = observed) instead of Bernoulli
   c.factor = 4                    # sr: 2, 4 or 8
-  c.model = "skip"
+  c.model = "skip"                # skip | skip_cell | nasdip | nasdip_denoise | nasdip_inpaint | nasdip_sr
+  c.genotype = ""                 # '<cell id>_<25 bits>' for models nasdip and skip_cell
   c.net = ml_collections.ConfigDict(dict(
       channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=(4,) * 5,
       kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
@@ -120,7 +121,7 @@ def prepare(config):
   init_key, data_key = jax.random.split(key)
   out_ch = problem.clean.shape[-1]
   model = registry.build_model(config.model, config.net.to_dict(), cfg.input_depth, out_ch,
-                               rngs=nnx.Rngs(params=init_key))
+                               genotype=config.genotype, rngs=nnx.Rngs(params=init_key))
   graphdef, params = nnx.split(model, nnx.Param)
   tx = dip.make_optimizer(cfg)
   data = dip.init_data(data_key, problem, cfg)
@@ -185,6 +186,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    int(state.best_step), f"{config.task} {name}")
   summary = {
       "task": config.task, "image": name, "image_path": path, "model": config.model,
+      "genotype": registry.genotype_name(config.model, config.genotype),
       "image_size": list(problem.clean.shape[1:3]), "seed": config.seed,
       "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
       "best_step": int(state.best_step), "psnr_input": psnr_input,
