@@ -137,3 +137,22 @@ def test_same_seed_same_psnr_through_run(tmp_path):
   b = restore.run(_tiny(num_steps=6, seed=3), str(tmp_path / "b"))
   assert a["psnr_final"] == b["psnr_final"] and a["psnr_best"] == b["psnr_best"]
   assert a["psnr_input"] == b["psnr_input"]
+
+
+def test_checkpointed_run_resumes_exactly(tmp_path):
+  straight = restore.run(_tiny(num_steps=16, checkpoint_every=0, seed=4), str(tmp_path / "a"))
+  workdir = str(tmp_path / "b")
+  first = restore.run(_tiny(num_steps=8, checkpoint_every=4, seed=4), workdir)
+  assert first["steps"] == 8 and os.path.isdir(os.path.join(workdir, "checkpoint"))
+  with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:  # a row written after the checkpoint
+    f.write(json.dumps({"step": 12, "loss": 1.0}) + "\n")
+  resumed = restore.run(_tiny(num_steps=16, checkpoint_every=4, seed=4), workdir)
+  assert resumed["resumed_from_step"] == 8 and resumed["steps"] == 16
+  assert resumed["psnr_final"] == straight["psnr_final"]
+  assert resumed["psnr_best"] == straight["psnr_best"]
+  np.testing.assert_array_equal(np.load(os.path.join(workdir, "curves.npz"))["psnr"],
+                                np.load(str(tmp_path / "a" / "curves.npz"))["psnr"])
+  steps = [json.loads(l)["step"] for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert steps == [0, 5, 7, 10, 15]  # 7: the first run's final step; 12 (after it) was dropped
+  with pytest.raises(UserError, match="other settings \\(seed\\)"):
+    restore.run(_tiny(num_steps=16, checkpoint_every=4, seed=5), workdir)

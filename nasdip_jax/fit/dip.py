@@ -228,21 +228,23 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
 
 
 def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, chunk: int,
-        on_chunk: Optional[Callable[[FitState, dict], None]] = None):
+        on_chunk: Optional[Callable[[FitState, dict], None]] = None,
+        history: Optional[dict] = None):
   """Runs chunks until state.step reaches num_steps; returns the state and full metric curves.
 
-  on_chunk(state, metrics) is called after each chunk with that chunk's metrics (numpy).
+  on_chunk(state, curves) is called after each chunk with the curves so far (numpy, last axis =
+  steps). `history` holds the curves of the steps already in `state` (when resuming).
   """
-  curves = {k: [] for k in STEP_METRICS}
+  curves = {k: [] if history is None else [history[k]] for k in STEP_METRICS}
   done = int(np.max(state.step))
   while done < num_steps:
     n = min(chunk, num_steps - done)
     state, chunk_metrics = compiled.run(state, data, n)
     done += n
     for k in STEP_METRICS:
-      curves[k].append(chunk_metrics[k])
+      curves[k] = [np.concatenate(curves[k] + [chunk_metrics[k]], axis=-1)]
     if on_chunk is not None:
-      on_chunk(state, chunk_metrics)
+      on_chunk(state, {k: v[0] for k, v in curves.items()})
   lead = np.shape(state.step)
   curves = {k: (np.concatenate(v, axis=-1) if v else np.zeros(lead + (0,), np.float32))
             for k, v in curves.items()}

@@ -4,6 +4,7 @@
     summary = restore.run(config, workdir)   # config from configs/*.py
 """
 
+import json
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
+from nasdip_jax.fit import checkpoints
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
@@ -24,6 +26,9 @@ from nasdip_jax.report import files
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
 DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png"}
 PRECISIONS = ("default", "high", "highest")
+# Fields a resumed run may change; any other difference means a different experiment.
+RESUMABLE = ("num_steps", "log_every", "steps_per_call", "checkpoint_every", "loop",
+             "memory_limit_mb")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -55,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.steps_per_call = 50           # K: steps per chunk; metrics reach the host once per chunk
   c.loop = "auto"                 # auto | scan | dispatch (see fit.dip.resolve_loop)
   c.log_every = 50                # metrics.jsonl row every this many steps
+  c.checkpoint_every = 500        # steps between checkpoints (0 = off); a rerun resumes
   c.matmul_precision = "highest"  # default | high | highest (TPU/GPU conv precision)
   c.memory_limit_mb = 0           # 0 = the device's free memory
   return c
@@ -71,6 +77,8 @@ def _check_config(config) -> None:
     raise UserError(f"config.loop must be one of {dip.LOOPS}, got {config.loop!r}")
   if config.crop_size < 0:
     raise UserError(f"config.crop_size must be >= 0, got {config.crop_size}")
+  if config.checkpoint_every < 0:
+    raise UserError(f"config.checkpoint_every must be >= 0, got {config.checkpoint_every}")
   for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple"):
     if config[name] < 1:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
@@ -136,38 +144,80 @@ def prepare(config):
   return path, spec, problem, model, data, state, compiled
 
 
+def _check_resumable(config, workdir) -> None:
+  path = os.path.join(workdir, "config.json")
+  saved = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+  now = json.loads(json.dumps(config.to_dict()))
+  changed = sorted(k for k in set(saved) | set(now)
+                   if k not in RESUMABLE and saved.get(k) != now.get(k))
+  if changed:
+    raise UserError(f"{workdir} holds a checkpoint of a run with other settings "
+                    f"({', '.join(changed)}); use a new --workdir")
+
+
+def _trim_metrics(path: str, step: int) -> None:
+  """Drops metrics.jsonl rows at or after `step` (written after the checkpoint being resumed)."""
+  if not os.path.exists(path):
+    return
+  rows = [l for l in open(path, encoding="utf-8") if l.strip() and json.loads(l)["step"] < step]
+  image_io.atomic_write(path, lambda f: f.write("".join(rows).encode()))
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Restores config.image as config.task says and writes the results to workdir."""
+  """Restores config.image as config.task says and writes the results to workdir.
+
+  With config.checkpoint_every, the fit state is checkpointed; rerunning the same command on the
+  same workdir resumes from the last checkpoint (a finished run only rewrites its outputs).
+  """
   t_start = time.perf_counter()
   with jax.default_matmul_precision(config.matmul_precision):
     path, spec, problem, model, data, state, compiled = prepare(config)
+    ckpt_dir = os.path.join(workdir, "checkpoint")
+    resume = os.path.isdir(ckpt_dir) and checkpoints.FitCheckpointer(ckpt_dir).latest_step()
+    if resume:
+      _check_resumable(config, workdir)
     files.make_workdir(workdir)
+    checkpointer = checkpoints.FitCheckpointer(ckpt_dir) if config.checkpoint_every else None
+    history = None
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    if resume:
+      state, history = checkpoints.FitCheckpointer(ckpt_dir).restore(state, dip.STEP_METRICS)
+      _trim_metrics(metrics_path, int(state.step))
+    elif os.path.exists(metrics_path):
+      os.remove(metrics_path)
     files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
     clean, observed = problem.clean[0], problem.observation[0]
     image_io.save_png(os.path.join(workdir, "corrupted.png"), observed)
     image_io.save_png(os.path.join(workdir, "clean.png"), clean)
 
-    writer = files.MetricsWriter(os.path.join(workdir, "metrics.jsonl"))
-    bar = tqdm(total=config.num_steps, disable=not sys.stderr.isatty(), desc=config.task,
-               unit="step")
+    resumed_from = int(state.step)
+    writer = files.MetricsWriter(metrics_path)
+    bar = tqdm(total=config.num_steps, initial=resumed_from, disable=not sys.stderr.isatty(),
+               desc=config.task, unit="step")
+    progress = {"logged": resumed_from, "saved": resumed_from}
 
-    def on_chunk(st, m):
-      done = int(st.step)
-      first = done - m["loss"].shape[-1]
-      for i in range(m["loss"].shape[-1]):
-        s = first + i
+    def on_chunk(st, curves):
+      done = curves["loss"].shape[-1]
+      for s in range(progress["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
-          writer.write(s, **{k: m[k][i] for k in dip.STEP_METRICS})
-      bar.update(m["loss"].shape[-1])
-      bar.set_postfix(psnr=f"{m['psnr'][-1]:.2f}")
+          writer.write(s, **{k: curves[k][s] for k in dip.STEP_METRICS})
+      bar.update(done - progress["logged"])
+      bar.set_postfix(psnr=f"{curves['psnr'][-1]:.2f}")
+      progress["logged"] = done
+      if checkpointer and (done // config.checkpoint_every > progress["saved"] //
+                           config.checkpoint_every or done == config.num_steps):
+        checkpointer.save(st, curves)
+        progress["saved"] = done
 
     t_fit = time.perf_counter()
     state, curves = dip.fit(compiled, state, data, config.num_steps, config.steps_per_call,
-                            on_chunk)
+                            on_chunk, history)
     jax.block_until_ready(state)
     fit_seconds = time.perf_counter() - t_fit
     bar.close()
     writer.close()
+    if checkpointer:
+      checkpointer.close()
 
   restored, best = np.asarray(state.shown[0]), np.asarray(state.best_image[0])
   baseline = degrade.baseline_estimate(spec, problem)
@@ -191,8 +241,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
       "best_step": int(state.best_step), "psnr_input": psnr_input,
       "num_params": registry.num_params(model), "steps": int(state.step),
-      "num_fallbacks": int(state.num_fallbacks),
-      "steps_per_sec": int(state.step) / fit_seconds, "compile_seconds": compiled.compile_seconds,
+      "num_fallbacks": int(state.num_fallbacks), "resumed_from_step": resumed_from,
+      "steps_per_sec": ((int(state.step) - resumed_from) / fit_seconds
+                        if int(state.step) > resumed_from else None),
+      "compile_seconds": compiled.compile_seconds,
       "wall_seconds": time.perf_counter() - t_start, "memory_mib": (
           None if compiled.memory_bytes is None else compiled.memory_bytes / 2**20),
       "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
