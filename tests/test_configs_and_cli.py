@@ -156,3 +156,12 @@ def test_checkpointed_run_resumes_exactly(tmp_path):
   assert steps == [0, 5, 7, 10, 15]  # 7: the first run's final step; 12 (after it) was dropped
   with pytest.raises(UserError, match="other settings \\(seed\\)"):
     restore.run(_tiny(num_steps=16, checkpoint_every=4, seed=5), workdir)
+
+
+def test_published_model_runs_through_restore(tmp_path):
+  config = _tiny(model="nasdip_sr", num_steps=3, task="sr", checkpoint_every=0)
+  config.net.channels_down = config.net.channels_up = (8,) * 5
+  s = restore.run(config, str(tmp_path / "w"))
+  assert s["genotype"] == "119_1001011001011000011000011" and s["steps"] == 3
+  with pytest.raises(UserError, match="cannot build"):
+    restore.run(_tiny(model="nasdip", genotype="240_" + "0" * 25), str(tmp_path / "x"))

@@ -5,14 +5,21 @@ stage r (H/2^r, r = 4..0) is DecoderBlock(up_r(previous) + sum of the selected s
 j = r through the same-scale 1x1 SkipBlock, j < r through a chain of stride-2 DownsampleBlocks,
 j > r through a chain of x2 upsampling cells; one module per level transition, shared by every
 chain through it. All modules exist whatever the table says (as in the reference).
+
+Two modes share everything but the cells: `NasDipNet` (static: the genotype is Python data, only
+its cells are built) and `DynamicNasDipNet` in nets/dynamic.py (the genotype is an array input).
 """
 
 from flax import nnx
 import jax
+import jax.numpy as jnp
 
 from nasdip_jax.nets import cells
 from nasdip_jax.nets import layers
 from nasdip_jax.space import genotype as gt
+
+N = gt.LEVELS
+NUM_CELLS = 2 * N - 1  # cell positions: up[0..3] (level l+1 -> l), then the decoder's dec_up[0..4]
 
 
 class _Encoder(nnx.Module):
@@ -37,54 +44,76 @@ class _Decoder(nnx.Module):
     return self.conv3(self.conv2(self.conv1(self.bn(x))))
 
 
-class NasDipNet(nnx.Module):
-  """The NAS-DIP network of `genotype` for in_ch -> out_ch channels."""
+class CrossScaleBase(nnx.Module):
+  """The genotype-independent modules and the forward pass, given a cell function."""
+
+  def _build_fixed(self, in_ch, out_ch, width, pad, conv_impl, rngs):
+    kw = dict(pad=pad, conv_impl=conv_impl, rngs=rngs)
+    self.enc = nnx.List([_Encoder(in_ch if l == 0 else width, width, **kw) for l in range(N)])
+    self.same = nnx.List([layers.ConvBNAct(in_ch if l == 0 else width, width, 1, **kw)
+                          for l in range(N)])
+    # down[l]: level l -> l + 1 (l = 0..3)
+    self.down = nnx.List([layers.ConvBNAct(in_ch if l == 0 else width, width, 3, stride=2, **kw)
+                          for l in range(N - 1)])
+    self.dec = nnx.List([_Decoder(width, **kw) for _ in range(N)])
+    self.head = layers.Conv(width, out_ch, 1, pad=pad, conv_impl=conv_impl, rngs=rngs)
+
+  def _route(self, sources, j, r, cell):
+    x = sources[j]
+    if j == r:
+      return self.same[j](x)
+    for l in range(j, r) if j < r else range(j, r, -1):
+      x = self.down[l](x) if j < r else cell(l - 1, x)
+    return x
+
+  def _forward(self, z, cell, gate):
+    """cell(position, x) upsamples x2; gate(r, j, route) adds connection (r, j) or not."""
+    sources = [z]
+    for enc in self.enc:
+      sources.append(enc(sources[-1]))
+    x = sources[-1]  # enc5
+    for r in reversed(range(N)):
+      x = cell(N - 1 + r, x)
+      for j in range(N):
+        x = gate(r, j, x, lambda j=j, r=r: self._route(sources, j, r, cell))
+      x = self.dec[r](x)
+    return jax.nn.sigmoid(self.head(x))
+
+
+class NasDipNet(CrossScaleBase):
+  """The NAS-DIP network of `genotype` for in_ch -> out_ch channels (static mode)."""
 
   def __init__(self, in_ch: int, out_ch: int, genotype: gt.Genotype, *, width: int = 128,
                pad: str = "reflection", conv_impl: str = "auto", rngs: nnx.Rngs):
     gt.validate(genotype, width)
     self.connections = genotype.connections
-    kw = dict(pad=pad, conv_impl=conv_impl, rngs=rngs)
-    n = gt.LEVELS
-    self.enc = nnx.List([_Encoder(in_ch if l == 0 else width, width, **kw) for l in range(n)])
-    self.same = nnx.List([layers.ConvBNAct(in_ch if l == 0 else width, width, 1, **kw)
-                          for l in range(n)])
-    # down[l]: level l -> l + 1 (l = 0..3); up[l - 1]: level l -> l - 1 (l = 1..4)
-    self.down = nnx.List([layers.ConvBNAct(in_ch if l == 0 else width, width, 3, stride=2, **kw)
-                          for l in range(n - 1)])
+    self._build_fixed(in_ch, out_ch, width, pad, conv_impl, rngs)
     cell = lambda: cells.UpCell(genotype.cell, width, conv_impl=conv_impl, rngs=rngs)
-    self.up = nnx.List([cell() for _ in range(n - 1)])
-    self.dec_up = nnx.List([cell() for _ in range(n)])  # dec_up[r]: into stage r
-    self.dec = nnx.List([_Decoder(width, **kw) for _ in range(n)])
-    self.head = layers.Conv(width, out_ch, 1, pad=pad, conv_impl=conv_impl, rngs=rngs)
+    self.up = nnx.List([cell() for _ in range(N - 1)])    # up[l - 1]: level l -> l - 1
+    self.dec_up = nnx.List([cell() for _ in range(N)])    # dec_up[r]: into stage r
+
+  def cell_modules(self):
+    """The cells by position (up[0..3], then dec_up[0..4])."""
+    return list(self.up) + list(self.dec_up)
 
   def unused(self) -> list:
     """Modules no path of the connection table reaches (they exist but get no gradient)."""
-    conn, n = self.connections, gt.LEVELS
-    names = [f"same.{j}" for j in range(n) if not conn[j][j]]
-    names += [f"down.{l}" for l in range(n - 1)
-              if not any(conn[r][j] for r in range(n) for j in range(r) if j <= l < r)]
-    names += [f"up.{l - 1}" for l in range(1, n)
-              if not any(conn[r][j] for r in range(n) for j in range(r + 1, n) if r < l <= j)]
+    conn = self.connections
+    names = [f"same.{j}" for j in range(N) if not conn[j][j]]
+    names += [f"down.{l}" for l in range(N - 1)
+              if not any(conn[r][j] for r in range(N) for j in range(r) if j <= l < r)]
+    names += [f"up.{l - 1}" for l in range(1, N)
+              if not any(conn[r][j] for r in range(N) for j in range(r + 1, N) if r < l <= j)]
     return names
 
-  def _route(self, sources, j, r):
-    x = sources[j]
-    if j == r:
-      return self.same[j](x)
-    for l in range(j, r) if j < r else range(j, r, -1):
-      x = self.down[l](x) if j < r else self.up[l - 1](x)
-    return x
-
   def __call__(self, z):
-    sources = [z]
-    for enc in self.enc:
-      sources.append(enc(sources[-1]))
-    x = sources[-1]  # enc5
-    for r in reversed(range(gt.LEVELS)):
-      x = self.dec_up[r](x)
-      for j in range(gt.LEVELS):
-        if self.connections[r][j]:
-          x = x + self._route(sources, j, r)
-      x = self.dec[r](x)
-    return jax.nn.sigmoid(self.head(x))
+    cell_list = self.cell_modules()
+    gate = lambda r, j, x, route: x + route() if self.connections[r][j] else x
+    return self._forward(z, lambda pos, x: cell_list[pos](x), gate)
+
+
+def gated_sum(conn):
+  """A gate for traced tables: lax.cond runs a route only when its connection is on."""
+  def gate(r, j, x, route):
+    return x + jax.lax.cond(conn[r, j] > 0, route, lambda: jnp.zeros_like(x))
+  return gate

@@ -1,0 +1,261 @@
+"""Dynamic mode: any genotype of the space through one compiled program.
+
+The genotype is an array (`GenotypeCode`); each of the 9 cell positions holds one flat parameter
+vector laid out for the cell's structural kind (interpolation -> T, pixel shuffle -> T,
+T -> pixel shuffle, transposed-conv primitive; T the transform). Kernels are stored 7x7 and
+masked to the genotype's k x k (exact, since cell convolutions zero-pad by (k-1)/2), so kernel
+size and activation are data too. `lax.switch` over kinds and `lax.cond` per connection run only
+the selected computation; under `vmap` they become selects and every branch runs (costlier, still
+one program). Reference space with dilation 1; activations none, ReLU, LeakyReLU and SELU.
+"""
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from nasdip_jax.imaging import resample
+from nasdip_jax.nets import cells
+from nasdip_jax.nets import layers
+from nasdip_jax.nets import nasdip
+from nasdip_jax.space import genotype as gt
+
+K = 7  # the largest kernel; every cell kernel is stored K x K
+FLAT_TRANSFORMS = ("conv", "trans_conv", "split_stack_sum", "sep_conv")
+KINDS = (tuple(("interp", t) for t in gt.TRANSFORMS)
+         + tuple(("ps_first", t) for t in FLAT_TRANSFORMS)
+         + tuple(("t_first", t) for t in FLAT_TRANSFORMS)
+         + (("tconv_prim", "identity"),))
+INTERPS = ("bilinear", "bicubic", "nearest")
+DYNAMIC_ACTIVATIONS = ("none", "ReLU", "LeakyReLU", "SELU")
+
+
+class GenotypeCode(NamedTuple):
+  """A genotype as int32 arrays (a pytree: stacks and vmaps over candidates)."""
+  kind: jax.Array      # index into KINDS
+  interp: jax.Array    # index into INTERPS (interpolation kinds)
+  kernel: jax.Array    # 1, 3, 5 or 7
+  act: jax.Array       # index into DYNAMIC_ACTIVATIONS
+  conn: jax.Array      # (5, 5) 0/1
+
+
+def cell_kind(cell: gt.Cell) -> tuple:
+  if cell.primitive == "trans_conv":
+    return ("tconv_prim", "identity")
+  if cell.transform_first:
+    return ("t_first", cell.transform)
+  if cell.primitive == "pixel_shuffle":
+    return ("ps_first", cell.transform)
+  return ("interp", cell.transform)
+
+
+def encode(genotype: gt.Genotype, width: int = 128) -> GenotypeCode:
+  """The array form of a buildable genotype; raises InvalidGenotype outside the dynamic space."""
+  cell = gt.validate(genotype, width).cell
+  if cell.dilation != 1 or cell.activation not in DYNAMIC_ACTIVATIONS:
+    raise gt.InvalidGenotype(f"{cell.describe()}: the dynamic mode covers dilation 1 and "
+                             f"activations {DYNAMIC_ACTIVATIONS}; use the static mode")
+  i32 = lambda v: jnp.asarray(v, jnp.int32)
+  return GenotypeCode(
+      kind=i32(KINDS.index(cell_kind(cell))),
+      interp=i32(INTERPS.index(cell.primitive) if cell.primitive in INTERPS else 0),
+      kernel=i32(cell.kernel), act=i32(DYNAMIC_ACTIVATIONS.index(cell.activation)),
+      conn=i32(np.array(genotype.connections)))
+
+
+def stack_codes(codes) -> GenotypeCode:
+  return jax.tree.map(lambda *a: jnp.stack(a), *codes)
+
+
+# ---------------------------------------------------------------- parameter layout
+
+def _channels(kind, width):
+  c_in = width // 4 if kind[0] == "ps_first" else width
+  c_out = 4 * width if kind[0] == "t_first" else width
+  return c_in, c_out
+
+
+def kind_slots(kind, width):
+  """[(name, shape, fan_in_per_kernel_pixel, kernel_axes)] of a kind; fan_in = value * k * k
+  (or the value itself when kernel_axes is None)."""
+  if kind[0] == "tconv_prim":
+    return [("w", (width, width, K, K), width, (2, 3)), ("b", (width,), width, "bias")]
+  c_in, c_out = _channels(kind, width)
+  t = kind[1]
+  if t == "conv":
+    return [("w", (K, K, c_in, c_out), c_in, (0, 1))]
+  if t == "trans_conv":
+    return [("w", (c_in, c_out, K, K), c_out, (2, 3)), ("b", (c_out,), c_out, "bias")]
+  if t == "split_stack_sum":
+    return [("w", (K, K, c_in // 4, c_out), c_in // 4, (0, 1))]
+  if t == "sep_conv":
+    return [("dw", (K, K, 1, c_in), 1, (0, 1)), ("pw", (1, 1, c_in, c_out), c_in, None)]
+  if t == "depth_wise_conv":
+    return [("w", (K, K, 1, c_out), 1, (0, 1))]
+  return []
+
+
+@functools.lru_cache(maxsize=None)
+def flat_size(width: int) -> int:
+  return max(sum(math.prod(s[1]) for s in kind_slots(k, width)) for k in KINDS)
+
+
+def _unpack(flat, kind, width):
+  out, offset = {}, 0
+  for name, shape, _, _ in kind_slots(kind, width):
+    size = math.prod(shape)
+    out[name] = jax.lax.dynamic_slice_in_dim(flat, offset, size).reshape(shape)
+    offset += size
+  return out
+
+
+def _kernel_mask(k, axes, ndim):
+  idx = jnp.abs(jnp.arange(K) - K // 2) <= k // 2
+  m = (idx[:, None] & idx[None, :]).astype(jnp.float32)
+  shape = [1] * ndim
+  shape[axes[0]], shape[axes[1]] = K, K
+  return m.reshape(shape)
+
+
+def init_cell_params(key, code: GenotypeCode, width: int):
+  """(9, flat_size) parameters with PyTorch's default init for the code's cell, drawn only
+  inside its k x k window (the unused tail is 0)."""
+  size = flat_size(width)
+
+  def init_kind(kind, key):
+    parts = []
+    for name, shape, fan, axes in kind_slots(kind, width):
+      key, sub = jax.random.split(key)
+      k2 = jnp.square(code.kernel).astype(jnp.float32)
+      fan_in = fan * k2 if axes is not None else jnp.float32(fan)  # biases share their weight's
+      u = jax.random.uniform(sub, shape, jnp.float32, -1.0, 1.0) * jax.lax.rsqrt(fan_in)
+      if isinstance(axes, tuple):
+        u = u * _kernel_mask(code.kernel, axes, len(shape))
+      parts.append(u.reshape(-1))
+    flat = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
+    return jnp.pad(flat, (0, size - flat.shape[0]))
+
+  branches = [functools.partial(init_kind, kind) for kind in KINDS]
+  keys = jax.random.split(key, nasdip.NUM_CELLS)
+  return jnp.stack([jax.lax.switch(code.kind, branches, k) for k in keys])
+
+
+def embed_static_cell(module: cells.UpCell, width: int) -> np.ndarray:
+  """The flat parameters of a static cell module (for equivalence tests and weight transfer)."""
+  kind = cell_kind(module.cell)
+  tensors = []
+  if module.prim is not None:
+    tensors = [module.prim.kernel[...], module.prim.bias[...]]
+  for op in module.transform.ops:
+    tensors += ([op.kernel[...], op.bias[...]] if isinstance(op, cells.ConvTranspose)
+                else [op.kernel[...]])
+  flat = []
+  for (_, shape, _, axes), t in zip(kind_slots(kind, width), tensors):
+    t = np.asarray(t)
+    if isinstance(axes, tuple) and t.shape != shape:
+      pad = [(0, 0)] * t.ndim
+      for a in axes:
+        pad[a] = ((K - t.shape[a]) // 2, (K - t.shape[a]) // 2)
+      t = np.pad(t, pad)
+    assert t.shape == shape, (kind, t.shape, shape)
+    flat.append(t.reshape(-1))
+  flat = np.concatenate(flat) if flat else np.zeros((0,), np.float32)
+  return np.pad(flat, (0, flat_size(width) - flat.shape[0])).astype(np.float32)
+
+
+# ---------------------------------------------------------------- forward
+
+def _conv(x, w, groups=1, padding=K // 2):
+  return jax.lax.conv_general_dilated(x, w, (1, 1), ((padding, padding), (padding, padding)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      feature_group_count=groups)
+
+
+def _tconv(x, w_iohw, b, stride):
+  w = jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1)
+  lo = K // 2
+  y = jax.lax.conv_general_dilated(x, w, (1, 1), ((lo, lo + stride - 1),) * 2,
+                                   lhs_dilation=(stride, stride),
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y + b
+
+
+def _activation(code, x):
+  fns = [lambda v: v, jax.nn.relu, layers.leaky_relu, jax.nn.selu]
+  return jax.lax.switch(code.act, fns, x)
+
+
+def _transform(t, p, code, x):
+  mask = lambda w, axes: w * _kernel_mask(code.kernel, axes, w.ndim)
+  if t == "conv":
+    return _conv(x, mask(p["w"], (0, 1)))
+  if t == "trans_conv":
+    return _tconv(x, mask(p["w"], (2, 3)), p["b"], 1)
+  if t == "split_stack_sum":
+    return _conv(cells.split_stack_sum(x), mask(p["w"], (0, 1)))
+  if t == "sep_conv":
+    dw = _conv(x, mask(p["dw"], (0, 1)), groups=x.shape[-1])
+    return _conv(dw, p["pw"], padding=0)
+  if t == "depth_wise_conv":
+    return _conv(x, mask(p["w"], (0, 1)), groups=x.shape[-1])
+  return x
+
+
+def _cell_kind_forward(kind, width, flat, code, x):
+  p = _unpack(flat, kind, width)
+  act = lambda v: _activation(code, v)
+  stage, t = kind
+  if stage == "tconv_prim":
+    return act(_tconv(x, p["w"] * _kernel_mask(code.kernel, (2, 3), 4), p["b"], 2))
+  if stage == "t_first":
+    return act(cells.pixel_shuffle(act(_transform(t, p, code, x))))
+  if stage == "ps_first":
+    up = cells.pixel_shuffle(x)
+  else:
+    up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
+                                      for m in INTERPS], x)
+  y = _transform(t, p, code, act(up))
+  return y if t == "identity" else act(y)
+
+
+def cell_forward(flat, code: GenotypeCode, x, width: int):
+  """One x2 cell of the code's kind, with flat parameters."""
+  branches = [functools.partial(_cell_kind_forward, kind, width) for kind in KINDS]
+  return jax.lax.switch(code.kind, branches, flat, code, x)
+
+
+class DynamicNasDipNet(nasdip.CrossScaleBase):
+  """The NAS-DIP network for any genotype: call it as `net(z, code)`.
+
+  Cell parameters are a (9, flat_size) Param initialised for `code` (zeros if none is given;
+  `init_cell_params` draws them for another code).
+  """
+
+  def __init__(self, in_ch: int, out_ch: int, *, width: int = 128, pad: str = "reflection",
+               conv_impl: str = "auto", code: GenotypeCode | None = None, rngs: nnx.Rngs):
+    self.width = width
+    self._build_fixed(in_ch, out_ch, width, pad, conv_impl, rngs)
+    if code is None:
+      cell_params = jnp.zeros((nasdip.NUM_CELLS, flat_size(width)), jnp.float32)
+    else:
+      cell_params = init_cell_params(rngs.params(), code, width)
+    self.cell_params = nnx.Param(cell_params)
+
+  def __call__(self, z, code: GenotypeCode):
+    flat = self.cell_params[...]
+    cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width)
+    return self._forward(z, cell, nasdip.gated_sum(code.conn))
+
+
+def from_static(static: nasdip.NasDipNet, width: int) -> DynamicNasDipNet:
+  """A dynamic network computing the same function as `static` (same weights)."""
+  in_ch, out_ch = static.enc[0].down.conv.kernel.shape[2], static.head.kernel.shape[-1]
+  dyn = DynamicNasDipNet(in_ch, out_ch, width=width, rngs=nnx.Rngs(0))
+  for name in ("enc", "same", "down", "dec", "head"):
+    nnx.update(getattr(dyn, name), nnx.state(getattr(static, name)))
+  dyn.cell_params[...] = jnp.stack([embed_static_cell(m, width) for m in static.cell_modules()])
+  return dyn
