@@ -123,11 +123,12 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   fallback = jnp.zeros((), bool)
   if cfg.backtrack_db > 0:
     fallback = (~first) & (psnr_obs < state.last_psnr_obs - cfg.backtrack_db)
-    pick = lambda bad, good: jax.tree.map(lambda b, g: jnp.where(fallback, b, g), bad, good)
-    params, opt_state = pick(state.snapshot, (params, opt_state))
-    snapshot = pick(state.snapshot, (state.params, state.opt_state))
-    shown = jnp.where(fallback, state.shown, shown)
-    last_psnr_obs = jnp.where(fallback, state.last_psnr_obs, psnr_obs)
+    # A cond of pass-throughs (not elementwise selects over every parameter and Adam moment):
+    # measured 20% of the step at 64 px on CPU. Under vmap it becomes the same select.
+    (params, opt_state), snapshot, shown, last_psnr_obs = jax.lax.cond(
+        fallback,
+        lambda: (state.snapshot, state.snapshot, state.shown, state.last_psnr_obs),
+        lambda: ((params, opt_state), (state.params, state.opt_state), shown, psnr_obs))
 
   improved = (~fallback) & (psnr > state.best_psnr)
   new_state = FitState(
