@@ -20,16 +20,39 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the run's results
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _fail(error) -> None:
+  """Exits with status 1 and one line naming the problem."""
+  text = str(error).replace("\\n", " ").replace("\\'", "'")
+  text = " ".join(text.split())
+  if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+    text = text[1:-1]
+  sys.exit(f"nasdip_jax: error: {text}")
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with bad config fields and values reported as one line."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    _fail(e)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  try:
+    config = _CONFIG.value
+    run = runs.get_run(config.run)
+  except OSError as e:  # the config file could not be loaded
+    _fail("cannot load the config file: " + str(e).strip().splitlines()[-1].strip())
+  except UserError as e:
+    _fail(e)
   import jax  # pylint: disable=import-outside-toplevel
   logging.info("JAX devices: %s", jax.local_devices())
-  config = _CONFIG.value
   try:
-    summary = runs.get_run(config.run)(config, _WORKDIR.value)
+    summary = run(config, _WORKDIR.value)
   except UserError as e:
-    sys.exit(f"nasdip_jax: error: {e}")
+    _fail(e)
   keys = [k for k in ("task", "image", "psnr_final", "psnr_best", "best_step", "steps_per_sec")
           if k in summary]
   print(" ".join(f"{k}={summary[k]:.3f}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
@@ -37,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -85,10 +85,20 @@ def test_cli_end_to_end_writes_every_output(tmp_path):
   assert Image.open(os.path.join(workdir, "corrupted.png")).size == (16, 16)
 
 
-def test_cli_unknown_config_field_fails(tmp_path):
-  r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--config.num_stepz=3")
-  assert r.returncode != 0
-  assert "num_stepz" in r.stderr
+@pytest.mark.parametrize("args,message", [
+    (("--config=configs/test.py", "--config.num_stepz=3"),
+     "nasdip_jax: error: 'num_stepz' Did you mean \"num_steps\" instead of \"num_stepz\"?"),
+    (("--config=configs/test.py", "--config.lr=abc"),
+     "nasdip_jax: error: flag --config.lr=abc: could not convert string to float: 'abc'"),
+    (("--config=configs/nope.py",),
+     "nasdip_jax: error: cannot load the config file: [Errno 2] No such file or directory: "
+     "'configs/nope.py'"),
+])
+def test_cli_bad_config_is_one_line_error(tmp_path, args, message):
+  r = _cli(*args, f"--workdir={tmp_path}/w")
+  assert r.returncode == 1
+  assert r.stderr.strip().splitlines()[-1] == message
+  assert "Traceback" not in r.stderr
   assert not os.path.exists(tmp_path / "w")
 
 
