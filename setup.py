@@ -24,10 +24,10 @@ setuptools.setup(
         "pillow>=10.0",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "orbax-checkpoint>=0.11",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5"],
-        "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
         "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
     },
     license="Apache-2.0",

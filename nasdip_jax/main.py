@@ -47,6 +47,8 @@ def main(argv):
     _fail("cannot load the config file: " + str(e).strip().splitlines()[-1].strip())
   except UserError as e:
     _fail(e)
+  if not flags.FLAGS["verbosity"].present:  # JAX's and Orbax's INFO lines, unless asked for
+    logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=import-outside-toplevel
   logging.info("JAX devices: %s", jax.local_devices())
   try:
@@ -57,6 +59,7 @@ def main(argv):
           if k in summary]
   print(" ".join(f"{k}={summary[k]:.3f}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
                  for k in keys))
+  print(f"results in {_WORKDIR.value}")
 
 
 if __name__ == "__main__":
