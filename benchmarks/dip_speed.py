@@ -9,7 +9,6 @@ PyTorch (`pip install -e ".[torch]"`) is optional; without it only JAX is timed.
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -104,9 +103,13 @@ def main(argv):
         row[f"jax_{impl}_vs_torch"] = row[f"jax_{impl}_steps_per_sec"] / row["torch_steps_per_sec"]
     rows.append(row)
     print(json.dumps({k: v for k, v in row.items() if not k.endswith("_all")}), flush=True)
+  out = _OUT.value or os.path.join(report.RESULTS, f"dip_speed_{jax.default_backend()}.json")
+  if os.path.exists(out):  # keep the other sizes of an earlier run
+    measured = {r["px"] for r in rows}
+    rows = sorted([r for r in json.load(open(out, encoding="utf-8"))["rows"]
+                   if r["px"] not in measured] + rows, key=lambda r: r["px"])
   result = {"machine": report.machine(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "loop": dip.resolve_loop("auto"), "rows": rows}
-  out = _OUT.value or os.path.join(report.RESULTS, f"dip_speed_{jax.default_backend()}.json")
   report.write_json(out, result)
   cols = ["px"] + [c for impl in _IMPLS.value for c in (f"jax_{impl}_steps_per_sec",
                                                           f"jax_{impl}_memory_mib")]

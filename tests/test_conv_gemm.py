@@ -31,6 +31,10 @@ def test_matches_xla_convolution(h, w, ci, co, k, stride, dilation):
 def test_auto_picks_gemm_only_for_large_cpu_layers():
   assert layers.use_gemm("auto", 128, 128) == (jax.default_backend() == "cpu")
   assert not layers.use_gemm("auto", 64, 64) and not layers.use_gemm("auto", 512, 512)
+  with layers.image_size(512, 512):  # a 256-px layer of a 512-px network
+    assert not layers.use_gemm("auto", 256, 256)
+  with layers.image_size(256, 256):
+    assert layers.use_gemm("auto", 256, 256) == (jax.default_backend() == "cpu")
   assert layers.use_gemm("gemm", 8, 8) and not layers.use_gemm("xla", 512, 512)
   with pytest.raises(ValueError, match="conv_impl"):
     layers.use_gemm("fft", 8, 8)

@@ -1,5 +1,7 @@
 """Layers with PyTorch semantics (NHWC): default init, reflection padding, batch-stat BatchNorm."""
 
+import contextlib
+import contextvars
 import math
 
 import jax
@@ -14,21 +16,33 @@ CONV_IMPLS = ("auto", "xla", "gemm")
 
 
 GEMM_PIXELS = (128 * 128, 256 * 256)
+_IMAGE_PIXELS = contextvars.ContextVar("image_pixels", default=0)
+
+
+@contextlib.contextmanager
+def image_size(height: int, width: int):
+  """Tells the layers traced inside which network input size they serve (for 'auto')."""
+  token = _IMAGE_PIXELS.set(height * width)
+  try:
+    yield
+  finally:
+    _IMAGE_PIXELS.reset(token)
 
 
 def use_gemm(impl: str, height: int, width: int) -> bool:
   """Whether a layer runs as matrix products (see conv_gemm) or XLA's convolution.
 
-  'auto' picks matrix products on CPU for layers of 128x128 to 256x256 pixels, where they were
-  faster (DIP step at 256 px: 0.61 vs 0.53 steps/s); smaller layers gain nothing and larger ones
-  lose to the im2col buffers' memory traffic (512 px: 0.093 vs 0.113 steps/s, twice the memory).
-  Other backends use XLA's convolution.
+  'auto' picks matrix products on CPU for layers of 128x128 to 256x256 pixels in networks whose
+  input is at most 256x256, where they were faster (DIP step at 256 px: 0.64 vs 0.54 steps/s);
+  smaller layers gain nothing, and in larger networks the im2col buffers' memory traffic loses
+  (512 px: 0.093 vs 0.120 steps/s, with more memory). Other backends use XLA's convolution.
   """
   if impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
   if impl == "auto":
     lo, hi = GEMM_PIXELS
-    return jax.default_backend() == "cpu" and lo <= height * width <= hi
+    return (jax.default_backend() == "cpu" and lo <= height * width <= hi
+            and _IMAGE_PIXELS.get() <= hi)
   return impl == "gemm"
 
 

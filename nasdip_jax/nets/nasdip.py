@@ -68,6 +68,10 @@ class CrossScaleBase(nnx.Module):
 
   def _forward(self, z, cell, gate):
     """cell(position, x) upsamples x2; gate(r, j, route) adds connection (r, j) or not."""
+    with layers.image_size(z.shape[1], z.shape[2]):
+      return self._forward_at_size(z, cell, gate)
+
+  def _forward_at_size(self, z, cell, gate):
     sources = [z]
     for enc in self.enc:
       sources.append(enc(sources[-1]))
