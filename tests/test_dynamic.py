@@ -76,8 +76,33 @@ def test_init_draws_only_inside_the_kernel_window():
   assert not np.any(flat[0, w.size:])
 
 
+def test_extended_genotypes_match_static_through_one_compilation():
+  cells_ = [gt.Cell("bilinear", "conv", 3, "PReLU", 2), gt.Cell("bicubic", "trans_conv", 5, "SELU", 3),
+            gt.Cell("nearest", "sep_conv", 3, "PReLU", 3), gt.Cell("trans_conv", "identity", 3, "PReLU", 2),
+            gt.Cell("pixel_shuffle", "split_stack_sum", 3, "LeakyReLU", 2, True),
+            gt.Cell("pixel_shuffle", "conv", 5, "PReLU", 2), gt.Cell("bilinear", "depth_wise_conv", 7, "ReLU", 3)]
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def fwd(graphdef, params, code):
+    return nnx.merge(graphdef, params)(Z, code)
+
+  for i, cell in enumerate(cells_):
+    conn = np.random.default_rng(i).integers(0, 2, (5, 5))
+    g = gt.Genotype(cell, tuple(map(tuple, conn)))
+    static = nasdip.NasDipNet(1, 1, g, width=W, rngs=nnx.Rngs(i))
+    for m in static.cell_modules():  # distinct slopes, so that both PReLU applications show
+      for a, v in ((m.act1, 0.1), (m.act2, 0.4)):
+        if a.slope is not None:
+          a.slope[...] = jnp.full((1,), v)
+    graphdef, params = nnx.split(dynamic.from_static(static, W, extended=True))
+    got = fwd(graphdef, params, dynamic.encode(g, W, extended=True))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(static(Z)), atol=2e-5,
+                               err_msg=cell.describe())
+
+
 def test_encode_rejects_what_the_dynamic_space_lacks():
-  with pytest.raises(gt.InvalidGenotype, match="dynamic mode covers"):
+  with pytest.raises(gt.InvalidGenotype, match="extended dynamic network"):
     dynamic.encode(gt.Genotype(gt.Cell("bilinear", "conv", 3, "ReLU", 2), ((0,) * 5,) * 5), W)
   with pytest.raises(gt.InvalidGenotype, match="groups"):
     dynamic.encode(gt.from_name("240_" + "0" * 25), W)

@@ -6,7 +6,8 @@ T -> pixel shuffle, transposed-conv primitive; T the transform). Kernels are sto
 masked to the genotype's k x k (exact, since cell convolutions zero-pad by (k-1)/2), so kernel
 size and activation are data too. `lax.switch` over kinds and `lax.cond` per connection run only
 the selected computation; under `vmap` they become selects and every branch runs (costlier, still
-one program). Reference space with dilation 1; activations none, ReLU, LeakyReLU and SELU.
+one program). The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a
+switch around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
 """
 
 import functools
@@ -31,7 +32,8 @@ KINDS = (tuple(("interp", t) for t in gt.TRANSFORMS)
          + tuple(("t_first", t) for t in FLAT_TRANSFORMS)
          + (("tconv_prim", "identity"),))
 INTERPS = ("bilinear", "bicubic", "nearest")
-DYNAMIC_ACTIVATIONS = ("none", "ReLU", "LeakyReLU", "SELU")
+DYNAMIC_ACTIVATIONS = ("none", "ReLU", "LeakyReLU", "SELU", "PReLU")
+PRELU_INIT = 0.25
 
 
 class GenotypeCode(NamedTuple):
@@ -41,6 +43,7 @@ class GenotypeCode(NamedTuple):
   kernel: jax.Array    # 1, 3, 5 or 7
   act: jax.Array       # index into DYNAMIC_ACTIVATIONS
   conn: jax.Array      # (5, 5) 0/1
+  dilation: jax.Array  # 1, 2 or 3 (extended networks only)
 
 
 def cell_kind(cell: gt.Cell) -> tuple:
@@ -53,18 +56,18 @@ def cell_kind(cell: gt.Cell) -> tuple:
   return ("interp", cell.transform)
 
 
-def encode(genotype: gt.Genotype, width: int = 128) -> GenotypeCode:
-  """The array form of a buildable genotype; raises InvalidGenotype outside the dynamic space."""
+def encode(genotype: gt.Genotype, width: int = 128, extended: bool = False) -> GenotypeCode:
+  """The array form of a buildable genotype; raises InvalidGenotype outside the network's space."""
   cell = gt.validate(genotype, width).cell
-  if cell.dilation != 1 or cell.activation not in DYNAMIC_ACTIVATIONS:
-    raise gt.InvalidGenotype(f"{cell.describe()}: the dynamic mode covers dilation 1 and "
-                             f"activations {DYNAMIC_ACTIVATIONS}; use the static mode")
+  if not extended and (cell.dilation != 1 or cell.activation == "PReLU"):
+    raise gt.InvalidGenotype(f"{cell.describe()}: dilation and PReLU need an extended dynamic "
+                             "network (extended=True)")
   i32 = lambda v: jnp.asarray(v, jnp.int32)
   return GenotypeCode(
       kind=i32(KINDS.index(cell_kind(cell))),
       interp=i32(INTERPS.index(cell.primitive) if cell.primitive in INTERPS else 0),
       kernel=i32(cell.kernel), act=i32(DYNAMIC_ACTIVATIONS.index(cell.activation)),
-      conn=i32(np.array(genotype.connections)))
+      conn=i32(np.array(genotype.connections)), dilation=i32(cell.dilation))
 
 
 def stack_codes(codes) -> GenotypeCode:
@@ -100,8 +103,9 @@ def kind_slots(kind, width):
 
 
 @functools.lru_cache(maxsize=None)
-def flat_size(width: int) -> int:
-  return max(sum(math.prod(s[1]) for s in kind_slots(k, width)) for k in KINDS)
+def flat_size(width: int, extended: bool = False) -> int:
+  """Floats per cell position: the largest kind's parameters (+ two PReLU slopes if extended)."""
+  return max(sum(math.prod(s[1]) for s in kind_slots(k, width)) for k in KINDS) + 2 * extended
 
 
 def _unpack(flat, kind, width):
@@ -121,9 +125,9 @@ def _kernel_mask(k, axes, ndim):
   return m.reshape(shape)
 
 
-def init_cell_params(key, code: GenotypeCode, width: int):
+def init_cell_params(key, code: GenotypeCode, width: int, extended: bool = False):
   """(9, flat_size) parameters with PyTorch's default init for the code's cell, drawn only
-  inside its k x k window (the unused tail is 0)."""
+  inside its k x k window (the unused tail is 0; PReLU slopes 0.25)."""
   size = flat_size(width)
 
   def init_kind(kind, key):
@@ -141,10 +145,13 @@ def init_cell_params(key, code: GenotypeCode, width: int):
 
   branches = [functools.partial(init_kind, kind) for kind in KINDS]
   keys = jax.random.split(key, nasdip.NUM_CELLS)
-  return jnp.stack([jax.lax.switch(code.kind, branches, k) for k in keys])
+  flat = jnp.stack([jax.lax.switch(code.kind, branches, k) for k in keys])
+  if extended:
+    flat = jnp.pad(flat, ((0, 0), (0, 2)), constant_values=PRELU_INIT)
+  return flat
 
 
-def embed_static_cell(module: cells.UpCell, width: int) -> np.ndarray:
+def embed_static_cell(module: cells.UpCell, width: int, extended: bool = False) -> np.ndarray:
   """The flat parameters of a static cell module (for equivalence tests and weight transfer)."""
   kind = cell_kind(module.cell)
   tensors = []
@@ -164,67 +171,89 @@ def embed_static_cell(module: cells.UpCell, width: int) -> np.ndarray:
     assert t.shape == shape, (kind, t.shape, shape)
     flat.append(t.reshape(-1))
   flat = np.concatenate(flat) if flat else np.zeros((0,), np.float32)
-  return np.pad(flat, (0, flat_size(width) - flat.shape[0])).astype(np.float32)
+  flat = np.pad(flat, (0, flat_size(width) - flat.shape[0])).astype(np.float32)
+  if extended:
+    slope = lambda act: float(act.slope[...][0]) if act.slope is not None else PRELU_INIT
+    flat = np.concatenate([flat, [slope(module.act1), slope(module.act2)]]).astype(np.float32)
+  return flat
 
 
 # ---------------------------------------------------------------- forward
 
-def _conv(x, w, groups=1, padding=K // 2):
-  return jax.lax.conv_general_dilated(x, w, (1, 1), ((padding, padding), (padding, padding)),
+def _conv(x, w, groups=1, dilation=1):
+  pad = dilation * (w.shape[0] // 2)
+  return jax.lax.conv_general_dilated(x, w, (1, 1), ((pad, pad), (pad, pad)),
+                                      rhs_dilation=(dilation, dilation),
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                       feature_group_count=groups)
 
 
-def _tconv(x, w_iohw, b, stride):
+def _tconv(x, w_iohw, b, stride, dilation=1):
   w = jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1)
-  lo = K // 2
+  lo = dilation * (K // 2)
   y = jax.lax.conv_general_dilated(x, w, (1, 1), ((lo, lo + stride - 1),) * 2,
                                    lhs_dilation=(stride, stride),
+                                   rhs_dilation=(dilation, dilation),
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
   return y + b
 
 
-def _activation(code, x):
+def _dilated(code, extended, fn):
+  """fn(dilation) for the code's dilation: a switch over 1, 2, 3 in extended networks."""
+  if not extended:
+    return fn(1)
+  return jax.lax.switch(code.dilation - 1, [functools.partial(fn, d) for d in gt.DILATIONS])
+
+
+def _activation(code, x, slope):
   fns = [lambda v: v, jax.nn.relu, layers.leaky_relu, jax.nn.selu]
+  if slope is not None:
+    fns.append(lambda v: jnp.where(v >= 0, v, slope * v))
   return jax.lax.switch(code.act, fns, x)
 
 
-def _transform(t, p, code, x):
+def _transform(t, p, code, x, extended):
   mask = lambda w, axes: w * _kernel_mask(code.kernel, axes, w.ndim)
+  conv = lambda v, w, groups=1: _dilated(code, extended,
+                                         lambda d: _conv(v, w, groups=groups, dilation=d))
   if t == "conv":
-    return _conv(x, mask(p["w"], (0, 1)))
+    return conv(x, mask(p["w"], (0, 1)))
   if t == "trans_conv":
-    return _tconv(x, mask(p["w"], (2, 3)), p["b"], 1)
+    w = mask(p["w"], (2, 3))
+    return _dilated(code, extended, lambda d: _tconv(x, w, p["b"], 1, d))
   if t == "split_stack_sum":
-    return _conv(cells.split_stack_sum(x), mask(p["w"], (0, 1)))
+    return conv(cells.split_stack_sum(x), mask(p["w"], (0, 1)))
   if t == "sep_conv":
-    dw = _conv(x, mask(p["dw"], (0, 1)), groups=x.shape[-1])
-    return _conv(dw, p["pw"], padding=0)
+    dw = conv(x, mask(p["dw"], (0, 1)), groups=x.shape[-1])
+    return _conv(dw, p["pw"])
   if t == "depth_wise_conv":
-    return _conv(x, mask(p["w"], (0, 1)), groups=x.shape[-1])
+    return conv(x, mask(p["w"], (0, 1)), groups=x.shape[-1])
   return x
 
 
-def _cell_kind_forward(kind, width, flat, code, x):
+def _cell_kind_forward(kind, width, extended, flat, code, x):
   p = _unpack(flat, kind, width)
-  act = lambda v: _activation(code, v)
+  slopes = (flat[-2], flat[-1]) if extended else (None, None)
+  act1 = lambda v: _activation(code, v, slopes[0])
+  act = lambda v: _activation(code, v, slopes[1])  # the second application has its own slope
   stage, t = kind
   if stage == "tconv_prim":
-    return act(_tconv(x, p["w"] * _kernel_mask(code.kernel, (2, 3), 4), p["b"], 2))
+    w = p["w"] * _kernel_mask(code.kernel, (2, 3), 4)
+    return act1(_dilated(code, extended, lambda d: _tconv(x, w, p["b"], 2, d)))
   if stage == "t_first":
-    return act(cells.pixel_shuffle(act(_transform(t, p, code, x))))
+    return act(cells.pixel_shuffle(act1(_transform(t, p, code, x, extended))))
   if stage == "ps_first":
     up = cells.pixel_shuffle(x)
   else:
     up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
                                       for m in INTERPS], x)
-  y = _transform(t, p, code, act(up))
+  y = _transform(t, p, code, act1(up), extended)
   return y if t == "identity" else act(y)
 
 
-def cell_forward(flat, code: GenotypeCode, x, width: int):
+def cell_forward(flat, code: GenotypeCode, x, width: int, extended: bool = False):
   """One x2 cell of the code's kind, with flat parameters."""
-  branches = [functools.partial(_cell_kind_forward, kind, width) for kind in KINDS]
+  branches = [functools.partial(_cell_kind_forward, kind, width, extended) for kind in KINDS]
   return jax.lax.switch(code.kind, branches, flat, code, x)
 
 
@@ -232,30 +261,33 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
   """The NAS-DIP network for any genotype: call it as `net(z, code)`.
 
   Cell parameters are a (9, flat_size) Param initialised for `code` (zeros if none is given;
-  `init_cell_params` draws them for another code).
+  `init_cell_params` draws them for another code). `extended` adds dilation and PReLU.
   """
 
   def __init__(self, in_ch: int, out_ch: int, *, width: int = 128, pad: str = "reflection",
-               conv_impl: str = "auto", code: GenotypeCode | None = None, rngs: nnx.Rngs):
-    self.width = width
+               conv_impl: str = "auto", code: GenotypeCode | None = None,
+               extended: bool = False, rngs: nnx.Rngs):
+    self.width, self.extended = width, extended
     self._build_fixed(in_ch, out_ch, width, pad, conv_impl, rngs)
     if code is None:
-      cell_params = jnp.zeros((nasdip.NUM_CELLS, flat_size(width)), jnp.float32)
+      cell_params = jnp.zeros((nasdip.NUM_CELLS, flat_size(width, extended)), jnp.float32)
     else:
-      cell_params = init_cell_params(rngs.params(), code, width)
+      cell_params = init_cell_params(rngs.params(), code, width, extended)
     self.cell_params = nnx.Param(cell_params)
 
   def __call__(self, z, code: GenotypeCode):
     flat = self.cell_params[...]
-    cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width)
+    cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
     return self._forward(z, cell, nasdip.gated_sum(code.conn))
 
 
-def from_static(static: nasdip.NasDipNet, width: int) -> DynamicNasDipNet:
+def from_static(static: nasdip.NasDipNet, width: int, extended: bool = False
+                ) -> DynamicNasDipNet:
   """A dynamic network computing the same function as `static` (same weights)."""
   in_ch, out_ch = static.enc[0].down.conv.kernel.shape[2], static.head.kernel.shape[-1]
-  dyn = DynamicNasDipNet(in_ch, out_ch, width=width, rngs=nnx.Rngs(0))
+  dyn = DynamicNasDipNet(in_ch, out_ch, width=width, extended=extended, rngs=nnx.Rngs(0))
   for name in ("enc", "same", "down", "dec", "head"):
     nnx.update(getattr(dyn, name), nnx.state(getattr(static, name)))
-  dyn.cell_params[...] = jnp.stack([embed_static_cell(m, width) for m in static.cell_modules()])
+  dyn.cell_params[...] = jnp.stack([embed_static_cell(m, width, extended)
+                                    for m in static.cell_modules()])
   return dyn
