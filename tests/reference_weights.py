@@ -4,40 +4,17 @@ import numpy as np
 from flax import nnx
 
 
-def _conv(module, sd, prefix):
-  module.kernel[...] = np.asarray(sd[prefix + ".weight"]).transpose(2, 3, 1, 0)
-  if module.bias is not None:
-    module.bias[...] = np.asarray(sd[prefix + ".bias"])
-
-
-def _bn(module, sd, prefix):
-  module.scale[...] = np.asarray(sd[prefix + ".weight"])
-  module.bias[...] = np.asarray(sd[prefix + ".bias"])
-
-
 def load_skip_state_dict(net, sd) -> int:
-  """Copies reference weights (names as in deep-image-prior models/skip.py) into net.
-
-  Level i has prefix P_i ("" then P_i + "1.1.7."); returns how many tensors were copied.
-  """
-  copied = 0
-  prefix = ""
-  for lv in net.levels:
-    pairs = [(lv.down1, "1.1.1.1", "1.1.2"), (lv.down2, "1.1.4.1", "1.1.5"),
-             (lv.up1, "3.1", "4")]
-    if lv.skip is not None:
-      pairs.append((lv.skip, "1.0.1.1", "1.0.2"))
-    if lv.up2 is not None:
-      pairs.append((lv.up2, "6.1", "7"))
-    for block, conv_name, bn_name in pairs:
-      _conv(block.conv, sd, prefix + conv_name)
-      _bn(block.bn, sd, prefix + bn_name)
-      copied += 4
-    _bn(lv.bn_cat, sd, prefix + "2")
-    copied += 2
-    prefix += "1.1.7."
-  _conv(net.head, sd, "9.1")
-  return copied + 2
+  """Copies reference weights (names as in deep-image-prior models/skip.py) into net; returns
+  how many tensors were copied."""
+  names = reference_grad_name_map(net)
+  for name, path in names.items():
+    node = net
+    for part in path:
+      node = node[part] if isinstance(part, int) else getattr(node, part)
+    value = np.asarray(sd[name])
+    node[...] = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value  # OIHW -> HWIO
+  return len(names)
 
 
 def reference_grad_name_map(net):

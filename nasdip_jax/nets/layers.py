@@ -70,7 +70,8 @@ class Conv(nnx.Module):
     self.bias = nnx.Param(torch_uniform(rngs.params(), (out_ch,), fan_in)) if bias else None
     self.stride, self.pad, self.groups, self.dilation = stride, pad, groups, dilation
     self.padding = dilation * (kernel - 1) // 2
-    use_gemm(conv_impl, 0, 0)  # validates the name
+    if conv_impl not in CONV_IMPLS:
+      raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
     self.conv_impl = conv_impl
 
   def __call__(self, x):

@@ -173,15 +173,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   with jax.default_matmul_precision(config.matmul_precision):
     path, spec, problem, model, data, state, compiled = prepare(config)
     ckpt_dir = os.path.join(workdir, "checkpoint")
-    resume = os.path.isdir(ckpt_dir) and checkpoints.FitCheckpointer(ckpt_dir).latest_step()
+    checkpointer = (checkpoints.FitCheckpointer(ckpt_dir)
+                    if config.checkpoint_every or os.path.isdir(ckpt_dir) else None)
+    resume = checkpointer is not None and checkpointer.latest_step()
     if resume:
       _check_resumable(config, workdir)
     files.make_workdir(workdir)
-    checkpointer = checkpoints.FitCheckpointer(ckpt_dir) if config.checkpoint_every else None
     history = None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
-      state, history = checkpoints.FitCheckpointer(ckpt_dir).restore(state, dip.STEP_METRICS)
+      state, history = checkpointer.restore(state, dip.STEP_METRICS)
       _trim_metrics(metrics_path, int(state.step))
     elif os.path.exists(metrics_path):
       os.remove(metrics_path)
@@ -204,7 +205,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       bar.update(done - progress["logged"])
       bar.set_postfix(psnr=f"{curves['psnr'][-1]:.2f}")
       progress["logged"] = done
-      if checkpointer and (done // config.checkpoint_every > progress["saved"] //
+      if config.checkpoint_every and (done // config.checkpoint_every > progress["saved"] //
                            config.checkpoint_every or done == config.num_steps):
         checkpointer.save(st, curves)
         progress["saved"] = done
