@@ -17,6 +17,13 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "A config file from configs/ (a Python file with get_config()).",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the run's results.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Multi-host: call jax.distributed.initialize() first (cluster settings "
+    "auto-detected on Cloud TPU, SLURM, MPI, or given by the three flags below).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "host:port of process 0 (with --distributed).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Hosts in the run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This host's index, 0..num_processes-1.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -50,13 +57,19 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:  # JAX's and Orbax's INFO lines, unless asked for
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=import-outside-toplevel
-  logging.info("JAX devices: %s", jax.local_devices())
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  logging.info("process %d of %d; local devices: %s", jax.process_index(), jax.process_count(),
+               jax.local_devices())
   try:
     summary = run(config, _WORKDIR.value)
   except UserError as e:
     _fail(e)
-  keys = [k for k in ("task", "image", "psnr_final", "psnr_best", "best_step", "steps_per_sec")
+  keys = [k for k in ("task", "image", "num_seeds", "psnr_final", "psnr_final_std", "psnr_best",
+                      "psnr_best_std", "best_step", "steps_per_sec")
           if k in summary]
+  if jax.process_index() != 0:
+    return
   print(" ".join(f"{k}={summary[k]:.3f}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
                  for k in keys))
   print(f"results in {_WORKDIR.value}")

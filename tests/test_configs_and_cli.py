@@ -125,6 +125,10 @@ def _img(tmp_path, arr, name="img.png"):
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblur"}, "config.task"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"model": "unet"}, "unknown model"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 0}, "num_seeds"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"execution": "pmap"}, "execution"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 2, "task": "deblur"},
+     "config.task"),
 ])
 def test_bad_input_is_refused_before_writing(tmp_path, make, overrides, match):
   workdir = tmp_path / "w"
@@ -175,3 +179,19 @@ def test_published_model_runs_through_restore(tmp_path):
   assert s["genotype"] == "119_1001011001011000011000011" and s["steps"] == 3
   with pytest.raises(UserError, match="cannot build"):
     restore.run(_tiny(model="nasdip", genotype="240_" + "0" * 25), str(tmp_path / "x"))
+
+
+def test_num_seeds_reports_mean_and_spread_and_seed_runs_equal_single_runs(tmp_path):
+  many = restore.run(_tiny(num_steps=6, seed=3, num_seeds=2), str(tmp_path / "seeds"))
+  single = restore.run(_tiny(num_steps=6, seed=3), str(tmp_path / "single"))
+  assert many["seeds"] == [3, 4] and many["num_seeds"] == 2
+  assert many["psnr_final_per_seed"][0] == pytest.approx(single["psnr_final"], abs=1e-4)
+  assert many["psnr_final"] == pytest.approx(np.mean(many["psnr_final_per_seed"]))
+  assert many["psnr_final_std"] == pytest.approx(np.std(many["psnr_final_per_seed"], ddof=1))
+  assert many["psnr_final_std"] > 0  # different seeds, different fits
+  for f in ("restored_seed3.png", "restored_seed4.png", "restored_best_seed4.png", "psnr.png",
+            "metrics.jsonl", "summary.json", "config.json"):
+    assert os.path.isfile(tmp_path / "seeds" / f), f
+  curves = np.load(tmp_path / "seeds" / "curves.npz")
+  assert curves["psnr"].shape == (2, 6)
+  np.testing.assert_allclose(curves["psnr"][:, -1], many["psnr_final_per_seed"], atol=1e-6)

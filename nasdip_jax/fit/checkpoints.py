@@ -20,7 +20,7 @@ class FitCheckpointer:
     return self._manager.latest_step()
 
   def save(self, state, curves: dict) -> None:
-    step = int(np.max(state.step))
+    step = next(iter(curves.values())).shape[-1]
     self._manager.save(step, args=ocp.args.StandardSave({"state": state, "curves": curves}))
     self._manager.wait_until_finished()
 

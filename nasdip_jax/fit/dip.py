@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import metrics
@@ -45,10 +46,12 @@ class FitConfig:
 
 
 class FitData(NamedTuple):
-  """Constant inputs of a fit."""
+  """Constant inputs of a fit; `code` is the genotype array of a dynamic network (called as
+  `net(z, code)`), None for networks called as `net(z)`."""
   z: jax.Array
   noise_key: jax.Array
   problem: degrade.Problem
+  code: Any = None
 
 
 class FitState(NamedTuple):
@@ -72,11 +75,11 @@ def make_optimizer(cfg: FitConfig) -> optax.GradientTransformation:
   return optax.adam(cfg.lr)
 
 
-def init_data(key, problem: degrade.Problem, cfg: FitConfig) -> FitData:
+def init_data(key, problem: degrade.Problem, cfg: FitConfig, code=None) -> FitData:
   z_key, noise_key = jax.random.split(key)
   h, w = problem.clean.shape[1:3]
   z = 0.1 * jax.random.uniform(z_key, (1, h, w, cfg.input_depth), jnp.float32)
-  return FitData(z, noise_key, jax.tree.map(jnp.asarray, problem))
+  return FitData(z, noise_key, jax.tree.map(jnp.asarray, problem), code)
 
 
 def init_state(params, tx, problem: degrade.Problem, cfg: FitConfig) -> FitState:
@@ -104,7 +107,8 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   prob = data.problem
 
   def loss_fn(params):
-    out = nnx.merge(graphdef, params)(z)
+    net = nnx.merge(graphdef, params)
+    out = net(z) if data.code is None else net(z, data.code)
     pred = spec.apply(out, prob.mask)
     return jnp.mean(jnp.square(pred - prob.observation)), (out, pred)
 
@@ -141,6 +145,13 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   step_metrics = {"loss": loss, "psnr": psnr, "psnr_obs": psnr_obs,
                   "fallback": fallback.astype(jnp.float32)}
   return new_state, step_metrics
+
+
+def to_host(tree):
+  """numpy copies of a pytree of (possibly multi-host, sharded) arrays."""
+  if jax.process_count() > 1:
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
 
 
 LOOPS = ("auto", "scan", "dispatch")
@@ -214,7 +225,7 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
 
     def run(s, d, n):
       s, bufs = compiled(s, d, jnp.asarray(n, jnp.int32))
-      return s, {k: np.asarray(v)[..., :n] for k, v in bufs.items()}
+      return s, {k: np.asarray(v)[..., :n] for k, v in to_host(bufs).items()}
   else:
     compiled = jax.jit(step, donate_argnums=(0,)).lower(state, data).compile()
 
@@ -223,7 +234,7 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
       for _ in range(n):
         s, m = compiled(s, d)
         history.append(m)
-      history = jax.device_get(history)
+      history = to_host(history)
       return s, {k: np.stack([m[k] for m in history], axis=-1) for k in STEP_METRICS}
   return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled))
 
@@ -237,7 +248,7 @@ def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, c
   steps). `history` holds the curves of the steps already in `state` (when resuming).
   """
   curves = {k: [] if history is None else [history[k]] for k in STEP_METRICS}
-  done = int(np.max(state.step))
+  done = int(np.max(to_host(state.step)))
   while done < num_steps:
     n = min(chunk, num_steps - done)
     state, chunk_metrics = compiled.run(state, data, n)

@@ -278,7 +278,7 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
   def __call__(self, z, code: GenotypeCode):
     flat = self.cell_params[...]
     cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
-    return self._forward(z, cell, nasdip.gated_sum(code.conn))
+    return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
 
 
 def from_static(static: nasdip.NasDipNet, width: int, extended: bool = False

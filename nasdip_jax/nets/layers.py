@@ -17,6 +17,7 @@ CONV_IMPLS = ("auto", "xla", "gemm")
 
 GEMM_PIXELS = (128 * 128, 256 * 256)
 _IMAGE_PIXELS = contextvars.ContextVar("image_pixels", default=0)
+_MEMBER_BATCHED = contextvars.ContextVar("member_batched", default=False)
 
 
 @contextlib.contextmanager
@@ -29,20 +30,33 @@ def image_size(height: int, width: int):
     _IMAGE_PIXELS.reset(token)
 
 
+@contextlib.contextmanager
+def member_batched():
+  """Tells the layers traced inside that they run vmapped over cohort members (for 'auto')."""
+  token = _MEMBER_BATCHED.set(True)
+  try:
+    yield
+  finally:
+    _MEMBER_BATCHED.reset(token)
+
+
 def use_gemm(impl: str, height: int, width: int) -> bool:
   """Whether a layer runs as matrix products (see conv_gemm) or XLA's convolution.
 
   'auto' picks matrix products on CPU for layers of 128x128 to 256x256 pixels in networks whose
   input is at most 256x256, where they were faster (DIP step at 256 px: 0.64 vs 0.54 steps/s);
   smaller layers gain nothing, and in larger networks the im2col buffers' memory traffic loses
-  (512 px: 0.093 vs 0.120 steps/s, with more memory). Other backends use XLA's convolution.
+  (512 px: 0.093 vs 0.120 steps/s, with more memory). Vmapped over cohort members, every layer
+  on CPU uses matrix products: XLA turns a vmapped convolution into a grouped one, which its CPU
+  backend runs slowly (4 skip networks at 64 px: 8.5 vs 14 member-steps/s). Other backends use
+  XLA's convolution.
   """
   if impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
   if impl == "auto":
     lo, hi = GEMM_PIXELS
-    return (jax.default_backend() == "cpu" and lo <= height * width <= hi
-            and _IMAGE_PIXELS.get() <= hi)
+    return jax.default_backend() == "cpu" and (
+        _MEMBER_BATCHED.get() or (lo <= height * width <= hi and _IMAGE_PIXELS.get() <= hi))
   return impl == "gemm"
 
 

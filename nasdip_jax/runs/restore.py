@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import checkpoints
+from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
@@ -28,7 +29,7 @@ DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "but
 PRECISIONS = ("default", "high", "highest")
 # Fields a resumed run may change; any other difference means a different experiment.
 RESUMABLE = ("num_steps", "log_every", "steps_per_call", "checkpoint_every", "loop",
-             "memory_limit_mb")
+             "memory_limit_mb", "execution", "num_devices")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -63,6 +64,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500        # steps between checkpoints (0 = off); a rerun resumes
   c.matmul_precision = "highest"  # default | high | highest (TPU/GPU conv precision)
   c.memory_limit_mb = 0           # 0 = the device's free memory
+  c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
+  c.execution = "auto"            # cohort execution: auto | vmap | shard_map | loop (fit.cohort)
+  c.num_devices = 0               # cohort mesh size (0 = every device of every host)
   return c
 
 
@@ -79,7 +83,9 @@ def _check_config(config) -> None:
     raise UserError(f"config.crop_size must be >= 0, got {config.crop_size}")
   if config.checkpoint_every < 0:
     raise UserError(f"config.checkpoint_every must be >= 0, got {config.checkpoint_every}")
-  for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple"):
+  cohort.resolve_execution(config.execution)
+  for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple",
+               "num_seeds"):
     if config[name] < 1:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
   if config.lr <= 0:
@@ -113,11 +119,12 @@ def fit_config(config) -> dip.FitConfig:
                        input_depth=config.input_depth)
 
 
-def _free_memory_bytes() -> int:
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "bytes_limit" in stats:
-    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+def _builder(config, problem):
+  """(key, code) -> the configured network, initialised from key."""
+  out_ch = problem.clean.shape[-1]
+  return lambda key, code: registry.build_model(
+      config.model, config.net.to_dict(), config.input_depth, out_ch, genotype=config.genotype,
+      rngs=nnx.Rngs(params=key))
 
 
 def prepare(config):
@@ -127,16 +134,14 @@ def prepare(config):
   cfg = fit_config(config)
   key = jax.random.key(config.seed)
   init_key, data_key = jax.random.split(key)
-  out_ch = problem.clean.shape[-1]
-  model = registry.build_model(config.model, config.net.to_dict(), cfg.input_depth, out_ch,
-                               genotype=config.genotype, rngs=nnx.Rngs(params=init_key))
+  model = _builder(config, problem)(init_key, None)
   graphdef, params = nnx.split(model, nnx.Param)
   tx = dip.make_optimizer(cfg)
   data = dip.init_data(data_key, problem, cfg)
   state = dip.init_state(params, tx, problem, cfg)
   step = dip.make_step_fn(graphdef, tx, spec, cfg)
   compiled = dip.compile_fit(step, state, data, config.steps_per_call, config.loop)
-  limit = config.memory_limit_mb * 2**20 or _free_memory_bytes()
+  limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes()
   if compiled.memory_bytes is not None and compiled.memory_bytes > limit:
     h, w = problem.clean.shape[1:3]
     raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
@@ -169,6 +174,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   With config.checkpoint_every, the fit state is checkpointed; rerunning the same command on the
   same workdir resumes from the last checkpoint (a finished run only rewrites its outputs).
   """
+  if config.num_seeds > 1:
+    return run_seeds(config, workdir)
   t_start = time.perf_counter()
   with jax.default_matmul_precision(config.matmul_precision):
     path, spec, problem, model, data, state, compiled = prepare(config)
@@ -252,3 +259,96 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "loop": dip.resolve_loop(config.loop)}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary
+
+
+def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """config.num_seeds fits of one image (seeds seed, seed + 1, ...) as one cohort; writes every
+  seed's curves and images, and the mean and spread of the final and best PSNR.
+
+  Seed `seed + i` gives exactly the single run with `--config.seed=seed+i` (the degraded image is
+  always the one of config.seed). Finished seeds survive a kill: rerun to resume.
+  """
+  t_start = time.perf_counter()
+  _check_config(config)
+  if os.path.isdir(os.path.join(workdir, "cohort")):
+    _check_resumable(config, workdir)
+  path, spec, problem = load_problem(config)
+  n = config.num_seeds
+  with jax.default_matmul_precision(config.matmul_precision):
+    builder = _builder(config, problem)
+    model = builder(jax.random.key(0), None)  # build errors surface here, before compiling
+    recipe = cohort.Recipe(builder, spec, fit_config(config))
+    members = cohort.make_members(cohort.seed_keys(config.seed, n), problem)
+    execution = cohort.resolve_execution(config.execution)
+    writer = jax.process_index() == 0  # multi-host: one writer, a workdir every host sees
+    if writer:
+      files.make_workdir(workdir)
+      files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+    bar = tqdm(total=n * config.num_steps, disable=not sys.stderr.isatty(), desc=config.task,
+               unit="step")
+    shown = {}
+
+    def on_chunk(idx, curves):
+      steps, key = curves["loss"].shape[-1], tuple(idx)
+      bar.update(len(idx) * (steps - shown.get(key, 0)))
+      shown[key] = steps
+
+    result = cohort.train(
+        recipe, members, config.num_steps, execution=execution,
+        mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
+        steps_per_call=config.steps_per_call, loop=config.loop,
+        memory_limit_bytes=config.memory_limit_mb * 2**20,
+        workdir=os.path.join(workdir, "cohort"), checkpoint_every=config.checkpoint_every,
+        on_chunk=on_chunk)
+    bar.close()
+  seeds = [config.seed + i for i in range(n)]
+  summary = _seed_summary(config, path, spec, problem, model, result, seeds, t_start)
+  if writer:
+    _write_seed_outputs(config, workdir, path, problem, result, seeds, summary)
+  return summary
+
+
+def _seed_summary(config, path, spec, problem, model, result, seeds, t_start) -> dict:
+  final, info = result.curves["psnr"][:, -1], result.info
+  return {
+      "task": config.task, "image": os.path.basename(path), "image_path": path,
+      "model": config.model, "genotype": registry.genotype_name(config.model, config.genotype),
+      "image_size": list(problem.clean.shape[1:3]), "seeds": seeds, "num_seeds": len(seeds),
+      "psnr_final": float(final.mean()), "psnr_final_std": float(final.std(ddof=1)),
+      "psnr_best": float(result.best_psnr.mean()),
+      "psnr_best_std": float(result.best_psnr.std(ddof=1)),
+      "psnr_final_per_seed": final.tolist(), "psnr_best_per_seed": result.best_psnr.tolist(),
+      "best_step_per_seed": result.best_step.tolist(),
+      "num_fallbacks_per_seed": result.num_fallbacks.tolist(),
+      "psnr_input": degrade.quality(spec, problem.clean[0],
+                                    degrade.baseline_estimate(spec, problem)),
+      "num_params": registry.num_params(model), "steps": config.num_steps,
+      "resumed_seeds": info["resumed_members"], "execution": info["execution"],
+      "devices": info["devices"], "processes": jax.process_count(),
+      "chunk_members": info["chunk_members"],
+      "member_steps_per_sec": info.get("member_steps_per_sec"),
+      "compile_seconds": info["compile_seconds"], "wall_seconds": time.perf_counter() - t_start,
+      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+
+
+def _write_seed_outputs(config, workdir, path, problem, result, seeds, summary) -> None:
+  clean = problem.clean[0]
+  image_io.save_png(os.path.join(workdir, "corrupted.png"), problem.observation[0])
+  image_io.save_png(os.path.join(workdir, "clean.png"), clean)
+  for i, seed in enumerate(seeds):
+    image_io.save_png(os.path.join(workdir, f"restored_seed{seed}.png"), result.final[i])
+    image_io.save_png(os.path.join(workdir, f"restored_best_seed{seed}.png"), result.best[i])
+  files.save_curves(os.path.join(workdir, "curves.npz"), result.curves)
+  psnr = result.curves["psnr"]
+  rows = [json.dumps({"step": s, "psnr_mean": float(psnr[:, s].mean()),
+                      "psnr_std": float(psnr[:, s].std()),
+                      "loss_mean": float(result.curves["loss"][:, s].mean())})
+          for s in range(config.num_steps) if s % config.log_every == 0 or
+          s == config.num_steps - 1]
+  image_io.atomic_write(os.path.join(workdir, "metrics.jsonl"),
+                        lambda f: f.write("".join(r + "\n" for r in rows).encode()))
+  files.psnr_curve(os.path.join(workdir, "psnr.png"),
+                   {f"seed {seed}": psnr[i] for i, seed in enumerate(seeds)},
+                   int(result.best_step[0]),
+                   f"{config.task} {os.path.basename(path)}, {len(seeds)} seeds")
+  files.write_json(os.path.join(workdir, "summary.json"), summary)

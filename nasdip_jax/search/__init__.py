@@ -1,0 +1,1 @@
+"""Searches: training-free metrics, ISNAS selection, the RL controller."""
