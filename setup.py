@@ -10,7 +10,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["nasdip_jax", "nasdip_jax.*"]),
-    package_data={"nasdip_jax": ["assets/*.png"]},
+    package_data={"nasdip_jax": ["assets/*.png", "space/lists/*"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10.0",

@@ -32,7 +32,7 @@ _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes (px, square).")
 _MEMBERS = flags.DEFINE_list("members", ["1", "4", "15", "64"], "Cohort sizes.")
 _EXECUTIONS = flags.DEFINE_list("executions", None,
                                 "Default: loop and vmap, plus shard_map with several devices.")
-_STEPS = flags.DEFINE_integer("steps", 0, "Timed steps per member (0 = 10 at 64 px, else 2).")
+_STEPS = flags.DEFINE_integer("steps", 0, "Timed steps per member (0 = 20 at 64 px, else 2).")
 _OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
 
 
@@ -51,7 +51,7 @@ def main(argv):
   rows = []
   for px in map(int, _SIZES.value):
     recipe, problem = _recipe_and_problem(px)
-    steps = _STEPS.value or (10 if px <= 64 else 2)
+    steps = _STEPS.value or (20 if px <= 64 else 2)
     for n in map(int, _MEMBERS.value):
       members = cohort.make_members(cohort.seed_keys(0, n), problem)
       row = {"px": px, "members": n, "steps": steps}
@@ -69,6 +69,11 @@ def main(argv):
       rows.append(row)
       print(json.dumps(row), flush=True)
   out = _OUT.value or os.path.join(report.RESULTS, f"cohort_speed_{jax.default_backend()}.json")
+  if os.path.exists(out):  # keep the other sizes of an earlier run
+    measured = {(r["px"], r["members"]) for r in rows}
+    rows = sorted([r for r in json.load(open(out, encoding="utf-8"))["rows"]
+                   if (r["px"], r["members"]) not in measured] + rows,
+                  key=lambda r: (r["px"], r["members"]))
   result = {"machine": report.machine(), "devices": jax.device_count(),
             "executions": executions, "rows": rows}
   report.write_json(out, result)

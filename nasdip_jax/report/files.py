@@ -76,6 +76,19 @@ def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
   _save_figure(fig, path)
 
 
+def histogram(path: str, values, markers: dict, xlabel: str, title: str) -> None:
+  """A 30-bin histogram of values with named vertical markers {label: (x, colour)}."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  ax.hist(np.asarray(values), bins=30, color="0.7")
+  for label, (x, color) in markers.items():
+    ax.axvline(x, color=color, ls="--" if label == "selected" else "-", label=label)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel("count")
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=7)
+  _save_figure(fig, path)
+
+
 def save_curves(path: str, curves: dict) -> None:
   buf = io.BytesIO()
   np.savez_compressed(buf, **curves)

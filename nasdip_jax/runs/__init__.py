@@ -4,7 +4,8 @@ import importlib
 
 from nasdip_jax.errors import UserError
 
-RUNS = {"restore": "nasdip_jax.runs.restore"}
+RUNS = {"restore": "nasdip_jax.runs.restore", "isnas": "nasdip_jax.runs.isnas",
+        "nas_dataset": "nasdip_jax.runs.nas_dataset"}
 
 
 def get_run(name: str):

@@ -1,0 +1,67 @@
+"""Wall time of ISNAS-DIP's training-free scoring: N candidates of the 5000-list (unbuildable ones
+skipped) at the paper's width, one random output each, every table metric, grayscale denoising.
+
+    python benchmarks/isnas_speed.py [--sizes=64,256] [--num=1000,5000]
+
+Reports candidates per second, the extrapolated time for 5000, and the number of compilations
+(one program serves every genotype). Writes benchmarks/results/isnas_speed_<backend>.json and
+the table in benchmarks/README.md.
+"""
+
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import report  # pylint: disable=wrong-import-position
+from nasdip_jax.imaging import degrade  # pylint: disable=wrong-import-position
+from nasdip_jax.nets import dynamic  # pylint: disable=wrong-import-position
+from nasdip_jax.runs import isnas as isnas_run  # pylint: disable=wrong-import-position
+from nasdip_jax.search import isnas  # pylint: disable=wrong-import-position
+
+_SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes (px, square, grayscale).")
+_NUM = flags.DEFINE_list("num", ["1000", "200"], "Candidates per size (same order as sizes).")
+_WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).")
+_OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
+
+
+def main(argv):
+  del argv
+  config = isnas_run.base_config()
+  _, genotypes, _ = isnas_run.candidate_genotypes(config)
+  metric_names = tuple(config.table_metrics)
+  rows = []
+  for px, num in zip(map(int, _SIZES.value), map(int, _NUM.value)):
+    img = (np.random.default_rng(0).random((px, px, 1)) * 255).astype(np.uint8)
+    spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
+    scorer = isnas.make_scorer(spec, problem.observation, (px, px), _WIDTH.value, metric_names)
+    codes = [dynamic.encode(g, _WIDTH.value) for g in genotypes[:num]]
+    t0 = time.perf_counter()
+    jax.block_until_ready(scorer(jax.random.key(0), codes[0]))
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = [scorer(jax.random.key(i), c) for i, c in enumerate(codes)]
+    values = np.stack(jax.device_get(out))
+    wall = time.perf_counter() - t0
+    assert np.all(np.isfinite(values[:, :2]))
+    row = {"px": px, "width": _WIDTH.value, "candidates": num, "metrics": len(metric_names),
+           "compilations": scorer._cache_size(), "compile_seconds": compile_seconds,
+           "wall_seconds": wall, "candidates_per_sec": num / wall,
+           "minutes_for_5000": 5000 / (num / wall) / 60}
+    rows.append(row)
+    print(row, flush=True)
+  result = {"machine": report.machine(), "rows": rows}
+  out = _OUT.value or os.path.join(report.RESULTS, f"isnas_speed_{jax.default_backend()}.json")
+  report.write_json(out, result)
+  report.update_readme_table(f"isnas_speed_{jax.default_backend()}", result["machine"], rows,
+                             ["px", "width", "candidates", "compilations", "compile_seconds",
+                              "wall_seconds", "candidates_per_sec", "minutes_for_5000"])
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,20 @@
+"""python -m nasdip_jax.main --config=configs/isnas_denoise.py --workdir=/tmp/isnas_denoise
+
+ISNAS-DIP denoising (sigma 25) as the reference's isnasdip.sh runs it: the 5000-candidate list
+scored training-free (unbuildable ones skipped), the top 15 of `psd db strip mse`,
+`psd strip hist emd` and the random baseline each trained 1200 steps resized to short side 64
+(Pillow bicubic), the averaging selection, and the *selected* genotype retrained at full size.
+Paper-scale: meant for a GPU (on a 2-core CPU scoring alone takes tens of minutes).
+Try it small: --config.num_candidates=200 --config.width=32 --config.num_steps=300.
+"""
+
+from nasdip_jax.runs import isnas
+
+
+def get_config():
+  config = isnas.base_config()
+  config.task = "denoise"
+  config.sigma = 25.0
+  config.num_steps = 1200
+  config.resize_short_side = 64
+  return config

@@ -1,0 +1,274 @@
+"""ISNAS-DIP on one image: score candidates training-free, train each metric's top N as a cohort,
+select by weighted averaging, retrain the selected genotype at full size.
+
+    from nasdip_jax.runs import isnas
+    summary = isnas.run(config, workdir)   # config from configs/isnas_*.py
+
+Workdir: `metrics.csv` (every candidate's metric values), per ranking metric a folder with the
+cohort's outputs and PSNRs (`cohort.csv`, `average.png`, `member_<rank>.png`), the selected
+genotype (`selected.txt`) and the final run (`restored.png`, `psnr.png`); `summary.json`.
+Scoring progress, cohorts and final runs are saved as they finish: rerun to resume.
+"""
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import cohort
+from nasdip_jax.fit import dip
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.nets import dynamic
+from nasdip_jax.report import files
+from nasdip_jax.runs import restore
+from nasdip_jax.search import isnas
+from nasdip_jax.search import psd_metrics
+from nasdip_jax.space import genotype as gt
+from nasdip_jax.space import lists
+
+FINAL_MODELS = ("selected", "reference_last_ranked")
+SCORE_SAVE_EVERY = 200
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field of an ISNAS run; configs/isnas_*.py set the reference recipes."""
+  c = ml_collections.ConfigDict()
+  c.run = "isnas"
+  c.task = "denoise"              # denoise | inpaint | sr
+  c.image = ""                    # path; "" = the bundled 64-px default image for the task
+  c.channels = "rgb"
+  c.crop_size = 0
+  c.crop_multiple = 32
+  c.seed = 0                      # degradation, scoring inits, cohort inits
+  c.sigma = 25.0
+  c.keep_fraction = 0.5
+  c.mask = ""
+  c.factor = 4
+  c.candidates = "isnas_candidates_5000"  # a shipped list (space/lists.py), or "sample"
+  c.num_candidates = 5000         # the list's first N (unbuildable ones skipped) / N samples
+  c.width = 128                   # channels of every NAS-DIP network
+  c.num_outputs = 1               # random outputs per candidate (one init, N input noises)
+  c.table_metrics = (psd_metrics.SIMILARITY_METRICS + psd_metrics.LOWPASS_METRICS
+                     + psd_metrics.CORRECTED_METRICS + (psd_metrics.RANDOM_METRIC,))
+  c.rank_by = psd_metrics.ISNAS_METRICS + (psd_metrics.RANDOM_METRIC,)
+  c.top_n = 15
+  c.resize_short_side = 64        # train the cohort resized (the reference's --small); 0 = full
+  c.input_depth = 0               # 0 = the image's channels (the reference's choice)
+  c.num_steps = 1200
+  c.final_steps = 0               # 0 = num_steps
+  c.lr = 0.01
+  c.reg_noise_std = 1.0 / 30.0
+  c.ema_decay = 0.99
+  c.final_model = "selected"      # or reference_last_ranked (the reference's bug, see README)
+  c.execution = "auto"
+  c.num_devices = 0
+  c.steps_per_call = 50
+  c.loop = "auto"
+  c.memory_limit_mb = 0
+  c.checkpoint_every = 500
+  c.matmul_precision = "highest"
+  return c
+
+
+def _check_config(config) -> None:
+  if config.task not in degrade.TASKS:
+    raise UserError(f"config.task must be one of {degrade.TASKS}, got {config.task!r}")
+  if config.candidates != "sample" and config.candidates not in lists.FILES:
+    raise UserError(f"config.candidates must be 'sample' or one of {sorted(lists.FILES)}")
+  if config.final_model not in FINAL_MODELS:
+    raise UserError(f"config.final_model must be one of {FINAL_MODELS}")
+  for name in tuple(config.table_metrics) + tuple(config.rank_by):
+    try:
+      psd_metrics.parse(name)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+  missing = [m for m in config.rank_by if m not in config.table_metrics]
+  if missing:
+    raise UserError(f"config.rank_by metrics {missing} are not in config.table_metrics")
+  for name in ("num_candidates", "top_n", "num_steps", "num_outputs", "width"):
+    if config[name] < 1:
+      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  if config.top_n > config.num_candidates:
+    raise UserError("config.top_n must not exceed config.num_candidates")
+  if config.task == "sr" and config.resize_short_side:
+    raise UserError("resized training is for denoising and inpainting (the reference trains SR "
+                    "at full size); set config.resize_short_side=0")
+  cohort.resolve_execution(config.execution)
+
+
+def candidate_genotypes(config):
+  """(names, genotypes) of the buildable candidates and the number skipped as unbuildable."""
+  space = gt.Space.reference(config.width)
+  if config.candidates == "sample":
+    keys = jax.random.split(jax.random.key(config.seed), config.num_candidates)
+    genos = [gt.sample(k, space) for k in keys]
+    return [gt.to_name(g) for g in genos], genos, 0
+  names, genos, skipped = [], [], 0
+  for name in lists.names(config.candidates)[:config.num_candidates]:
+    g = gt.from_name(name)
+    if not gt.is_valid(g, config.width):
+      skipped += 1  # the reference logs these to ERRORS.txt and moves on
+      continue
+    names.append(gt.to_name(g))
+    genos.append(g)
+  return names, genos, skipped
+
+
+def score(config, spec, problem, genotypes, workdir) -> tuple:
+  """(values (N, M), seconds) of every candidate; progress saved in scores.npz, resumed."""
+  path = os.path.join(workdir, "scores.npz")
+  n, metrics_ = len(genotypes), list(config.table_metrics)
+  values = np.full((n, len(metrics_)), np.nan)
+  done = 0
+  if os.path.exists(path):
+    with np.load(path) as z:
+      if list(z["metrics"]) == metrics_ and z["values"].shape[0] == n:
+        values, done = z["values"], int(z["done"])
+  h, w = problem.clean.shape[1:3]
+  scorer = isnas.make_scorer(spec, problem.observation, (h, w), config.width, metrics_,
+                             config.num_outputs)
+  base = jax.random.key(config.seed)
+  t0 = time.perf_counter()
+  bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
+  pending = []
+  for i in range(done, n):
+    code = dynamic.encode(genotypes[i], config.width)
+    pending.append((i, scorer(jax.random.fold_in(base, i), code)))
+    if len(pending) == SCORE_SAVE_EVERY or i == n - 1:
+      for j, v in zip([p[0] for p in pending], jax.device_get([p[1] for p in pending])):
+        values[j] = v
+      done, pending = i + 1, []
+      image_io.atomic_write(path, lambda f, d=done: np.savez(
+          f, values=values, done=d, metrics=np.array(metrics_)))
+      bar.update(done - bar.n)
+  bar.close()
+  return values, time.perf_counter() - t0, scorer._cache_size()
+
+
+def _write_table(path, names, metric_names, values) -> None:
+  buf = io.StringIO()
+  w = csv.writer(buf)
+  w.writerow(["name", "cell_id", "connections"] + list(metric_names))
+  for name, row in zip(names, values):
+    cid, bits = name.split("_")
+    w.writerow([name, cid, bits] + [repr(float(v)) for v in row])
+  image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def _slug(metric: str) -> str:
+  return metric.replace(" ", "_")
+
+
+def train_genotypes(config, spec, problem, genotypes, keys, num_steps, workdir):
+  """The genotypes (dynamic network) fitted to one problem as a cohort, keys[i] for member i."""
+  c = problem.observation.shape[-1]
+  depth = config.input_depth or c
+  cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
+                      ema_decay=config.ema_decay, input_depth=depth)
+  width = config.width
+  build = lambda key, code: dynamic.DynamicNasDipNet(depth, c, width=width, code=code,
+                                                     rngs=nnx.Rngs(params=key))
+  codes = dynamic.stack_codes([dynamic.encode(g, width) for g in genotypes])
+  members = cohort.make_members(keys, problem, codes)
+  execution = cohort.resolve_execution(config.execution)
+  return cohort.train(
+      cohort.Recipe(build, spec, cfg), members, num_steps, execution=execution,
+      mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
+      steps_per_call=config.steps_per_call, loop=config.loop,
+      memory_limit_bytes=config.memory_limit_mb * 2**20, workdir=workdir,
+      checkpoint_every=config.checkpoint_every)
+
+
+def _select(config, spec, problem, names, genotypes, values, metric, workdir) -> dict:
+  """Top N by `metric`, their cohort, the averaging selection and the final full-size run."""
+  out = os.path.join(workdir, _slug(metric))
+  os.makedirs(out, exist_ok=True)
+  col = list(config.table_metrics).index(metric)
+  order = np.argsort(values[:, col], kind="stable")[:config.top_n]
+  small = (isnas.resized_problem(problem, config.resize_short_side)
+           if config.resize_short_side else problem)
+  train_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  keys = jnp.stack([jax.random.fold_in(train_key, int(i)) for i in order])
+  top = [genotypes[i] for i in order]
+  result = train_genotypes(config, spec, small, top, keys, config.num_steps,
+                           os.path.join(out, "cohort"))
+  y = spec.task == "sr" and problem.observation.shape[-1] == 3
+  chosen, to_avg, average = isnas.closest_to_average(result.final, values[order, col], y)
+  weights = isnas.averaging_weights(values[order, col])
+  buf = io.StringIO()
+  w = csv.writer(buf)
+  w.writerow(["rank", "name", "metric", "weight", "psnr_final", "psnr_best", "psnr_to_average"])
+  for r, i in enumerate(order):
+    w.writerow([r, names[i], repr(float(values[i, col])), repr(float(weights[r])),
+                repr(float(result.curves["psnr"][r, -1])), repr(float(result.best_psnr[r])),
+                repr(float(to_avg[r]))])
+    image_io.save_png(os.path.join(out, f"member_{r:02d}.png"), result.final[r])
+  image_io.atomic_write(os.path.join(out, "cohort.csv"), lambda f: f.write(buf.getvalue().encode()))
+  image_io.save_png(os.path.join(out, "average.png"), average)
+  final_rank = chosen if config.final_model == "selected" else len(order) - 1
+  final_idx = int(order[final_rank])
+  image_io.atomic_write(os.path.join(out, "selected.txt"),
+                        lambda f: f.write((names[order[chosen]] + "\n").encode()))
+  final = train_genotypes(config, spec, problem, [genotypes[final_idx]],
+                 jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 2)]),
+                 config.final_steps or config.num_steps, os.path.join(out, "final"))
+  image_io.save_png(os.path.join(out, "restored.png"), final.final[0])
+  image_io.save_png(os.path.join(out, "restored_best.png"), final.best[0])
+  files.psnr_curve(os.path.join(out, "psnr.png"), {"PSNR vs ground truth": final.curves["psnr"][0]},
+                   int(final.best_step[0]), f"ISNAS {metric}: {names[final_idx]}")
+  return {"selected": names[order[chosen]], "selected_rank": int(chosen),
+          "final_model": names[final_idx], "top_n": [names[i] for i in order],
+          "psnr_final": float(final.curves["psnr"][0, -1]), "psnr_best": float(final.best_psnr[0]),
+          "best_step": int(final.best_step[0]),
+          "cohort_psnr_final": result.curves["psnr"][:, -1].tolist(),
+          "cohort_image_size": list(small.clean.shape[1:3]),
+          "cohort_member_steps_per_sec": result.info.get("member_steps_per_sec")}
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Runs ISNAS-DIP on config.image for each metric of config.rank_by."""
+  t_start = time.perf_counter()
+  _check_config(config)
+  path, spec, problem = restore.load_problem(config)
+  names, genotypes, skipped = candidate_genotypes(config)
+  if len(genotypes) < config.top_n:
+    raise UserError(f"only {len(genotypes)} buildable candidates for top_n={config.top_n}")
+  saved = os.path.join(workdir, "config.json")
+  if os.path.exists(saved) and json.load(open(saved, encoding="utf-8")) != json.loads(
+      json.dumps(config.to_dict())):
+    raise UserError(f"{workdir} holds a run with other settings; use a new --workdir")
+  files.make_workdir(workdir)
+  files.write_json(saved, config.to_dict())
+  image_io.save_png(os.path.join(workdir, "corrupted.png"), problem.observation[0])
+  image_io.save_png(os.path.join(workdir, "clean.png"), problem.clean[0])
+  with jax.default_matmul_precision(config.matmul_precision):
+    values, score_seconds, compilations = score(config, spec, problem, genotypes, workdir)
+    _write_table(os.path.join(workdir, "metrics.csv"), names, config.table_metrics, values)
+    per_metric = {m: _select(config, spec, problem, names, genotypes, values, m, workdir)
+                  for m in config.rank_by}
+  baseline = degrade.baseline_estimate(spec, problem)
+  summary = {
+      "task": config.task, "image": os.path.basename(path), "image_path": path,
+      "image_size": list(problem.clean.shape[1:3]), "candidates": config.candidates,
+      "num_scored": len(genotypes), "num_unbuildable_skipped": skipped,
+      "score_seconds": score_seconds, "score_compilations": compilations,
+      "candidates_per_sec": len(genotypes) / max(score_seconds, 1e-9),
+      "psnr_input": degrade.quality(spec, problem.clean[0], baseline), "metrics": per_metric,
+      "wall_seconds": time.perf_counter() - t_start,
+      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+  first = per_metric[config.rank_by[0]]
+  summary.update(psnr_final=first["psnr_final"], psnr_best=first["psnr_best"],
+                 selected=first["selected"])
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary

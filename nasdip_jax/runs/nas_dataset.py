@@ -1,0 +1,158 @@
+"""A NAS dataset for DIP (ISNAS-DIP's "NAS Dataset for DIP") and its analysis: train a list of
+architectures on a set of images, store every PSNR curve and the training-free metrics, then
+measure how well each metric predicts the PSNRs.
+
+    from nasdip_jax.runs import nas_dataset
+    summary = nas_dataset.run(config, workdir)   # configs/nas_dataset.py
+
+Per task and image, `<task>/<image>/`: `cohort/` (the trained architectures, saved chunk by chunk:
+a killed run loses no finished entry), `scores.npz` (metrics of each architecture's random
+outputs), `dataset.npz` (names, PSNR curves, best / final PSNR, metric values), `kendall.csv`
+(Kendall's tau-b, scipy, of every metric against the best and the final PSNR), and
+`histogram.png` (the paper's Figure 4: best PSNR over the dataset, with the best of the top 5 /
+top 15 by `psd db strip mse` and the model the averaging selection picks). `summary.json`
+collects the taus and, per metric, the selected model's PSNR and its rank in the dataset.
+Rerunning on a finished workdir recomputes only the analysis.
+"""
+
+import csv
+import io
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import scipy.stats
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.report import files
+from nasdip_jax.runs import isnas as isnas_run
+from nasdip_jax.runs import restore
+from nasdip_jax.search import isnas
+from nasdip_jax.search import psd_metrics
+from nasdip_jax.space import lists
+
+TASKS = ("denoise", "inpaint")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = isnas_run.base_config()
+  c.run = "nas_dataset"
+  c.images = ()                   # image paths; () = the bundled default image of each task
+  c.tasks = TASKS
+  c.candidates = "nas_dataset_522"
+  c.num_candidates = 522
+  c.num_outputs = 100             # the dataset analysis: one init, 100 input noises
+  c.num_steps = 4000              # the dataset's 4000 iterations
+  c.resize_short_side = 0
+  c.top_ns = (5, 15)              # best-of-top-N for each N; the averaging selection uses the last
+  c.channels = "gray"
+  return c
+
+
+def _check(config) -> None:
+  bad = [t for t in config.tasks if t not in TASKS]
+  if bad or not config.tasks:
+    raise UserError(f"config.tasks must be a non-empty subset of {TASKS}, got {config.tasks}")
+  if not config.top_ns or min(config.top_ns) < 1 or max(config.top_ns) > config.num_candidates:
+    raise UserError("config.top_ns must be sizes between 1 and config.num_candidates")
+  for name in config.table_metrics:
+    try:
+      psd_metrics.parse(name)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+  if config.candidates != "sample" and config.candidates not in lists.FILES:
+    raise UserError(f"config.candidates must be 'sample' or one of {sorted(lists.FILES)}")
+
+
+def _table(path, header, rows) -> None:
+  buf = io.StringIO()
+  w = csv.writer(buf)
+  w.writerow(header)
+  w.writerows(rows)
+  image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def analyse(names, metric_names, values, best, final, outputs, top_ns, y_channel=False) -> dict:
+  """Kendall's tau of each metric against best and final PSNR (negated: lower metric is better,
+  so a good metric has a positive tau), best-of-top-N, and the averaging selection's pick."""
+  out = {"kendall_best": {}, "kendall_final": {}, "selection": {}}
+  order_best = np.argsort(-best, kind="stable")
+  rank_of = np.empty(len(best), int)
+  rank_of[order_best] = np.arange(1, len(best) + 1)
+  for j, m in enumerate(metric_names):
+    v = values[:, j]
+    ok = np.isfinite(v)
+    out["kendall_best"][m] = float(scipy.stats.kendalltau(-v[ok], best[ok]).statistic)
+    out["kendall_final"][m] = float(scipy.stats.kendalltau(-v[ok], final[ok]).statistic)
+    order = np.argsort(np.where(ok, v, np.inf), kind="stable")
+    sel = {f"best_of_top_{n}": float(best[order[:n]].max()) for n in top_ns}
+    top = order[:max(top_ns)]
+    chosen, _, _ = isnas.closest_to_average(outputs[top], v[top], y_channel)
+    pick = int(top[chosen])
+    sel.update(selected=names[pick], selected_psnr_best=float(best[pick]),
+               selected_psnr_final=float(final[pick]), selected_rank=int(rank_of[pick]))
+    out["selection"][m] = sel
+  out["dataset_best"] = float(best.max())
+  out["dataset_median_best"] = float(np.median(best))
+  return out
+
+
+def _one(config, task, image, workdir, names, genotypes) -> dict:
+  sub = ml_collections.ConfigDict(config.to_dict())
+  sub.task, sub.image = task, image
+  path, spec, problem = restore.load_problem(sub)
+  os.makedirs(workdir, exist_ok=True)
+  values, score_seconds, _ = isnas_run.score(sub, spec, problem, genotypes, workdir)
+  key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  keys = jnp.stack([jax.random.fold_in(key, i) for i in range(len(genotypes))])
+  t0 = time.perf_counter()
+  result = isnas_run.train_genotypes(sub, spec, problem, genotypes, keys, config.num_steps,
+                                     os.path.join(workdir, "cohort"))
+  psnr = result.curves["psnr"]
+  best, final = result.best_psnr.astype(np.float64), psnr[:, -1].astype(np.float64)
+  image_io.atomic_write(os.path.join(workdir, "dataset.npz"), lambda f: np.savez(
+      f, names=np.array(names), psnr=psnr, loss=result.curves["loss"], best=best, final=final,
+      best_step=result.best_step, metrics=np.array(config.table_metrics), values=values))
+  y = spec.task == "sr" and problem.observation.shape[-1] == 3
+  analysis = analyse(names, list(config.table_metrics), values, best, final, result.final,
+                     tuple(config.top_ns), y)
+  _table(os.path.join(workdir, "kendall.csv"), ["metric", "tau_best", "tau_final"],
+         [[m, analysis["kendall_best"][m], analysis["kendall_final"][m]]
+          for m in config.table_metrics])
+  metric = config.rank_by[0]
+  sel = analysis["selection"][metric]
+  markers = {f"best of top {n}": (sel[f"best_of_top_{n}"], c)
+             for n, c in zip(config.top_ns, ("black", "red", "green"))}
+  markers["selected"] = (sel["selected_psnr_best"], "blue")
+  files.histogram(os.path.join(workdir, "histogram.png"), best, markers, "best PSNR (dB)",
+                  f"{task} {os.path.basename(path)}: {len(names)} architectures, {metric}")
+  analysis.update(image=os.path.basename(path), task=task, score_seconds=score_seconds,
+                  train_seconds=time.perf_counter() - t0,
+                  member_steps_per_sec=result.info.get("member_steps_per_sec"))
+  return analysis
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Builds (or resumes) the dataset for every task and image, then analyses it."""
+  _check(config)
+  names, genotypes, skipped = isnas_run.candidate_genotypes(config)
+  if skipped:
+    raise UserError(f"{skipped} architectures of the list are unbuildable at width "
+                    f"{config.width}")
+  files.make_workdir(workdir)
+  files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  results = []
+  with jax.default_matmul_precision(config.matmul_precision):
+    for task in config.tasks:
+      for image in (config.images or ("",)):
+        name = os.path.splitext(os.path.basename(image))[0] if image else "default"
+        results.append(_one(config, task, image, os.path.join(workdir, task, name), names,
+                            genotypes))
+  summary = {"architectures": len(names), "candidates": config.candidates,
+             "tasks": list(config.tasks), "per_image": results}
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary

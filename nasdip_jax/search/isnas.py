@@ -1,0 +1,99 @@
+"""ISNAS-DIP (Arican et al., CVPR 2022): score untrained candidates by PSD metrics of their random
+outputs against the corrupted image, train the top N, and pick the one closest to the
+metric-weighted average of their outputs.
+
+Scoring follows ISNAS-DIP random_search.py: per candidate a fresh PyTorch-style init, input
+0.1 U[0, 1) with the image's channels, batch-of-one BatchNorm statistics, the output compared
+with the corrupted observation (SR: after the Lanczos-2 operator, against the LR image).
+`num_outputs` > 1 averages each metric over that many input noises of one init (the NAS-dataset
+analysis used 100). One compiled program scores every genotype (the dynamic network).
+"""
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from PIL import Image
+
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.imaging import metrics
+from nasdip_jax.nets import dynamic
+from nasdip_jax.search import psd_metrics
+
+
+def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
+                metric_names: Sequence[str], num_outputs: int = 1):
+  """A jitted `score(key, code) -> (len(metric_names),)` of one candidate's random output(s)."""
+  for name in metric_names:
+    psd_metrics.parse(name)
+  h, w = image_hw
+  c = observation.shape[-1]
+  observation = jnp.asarray(observation)
+  graphdef = nnx.graphdef(nnx.eval_shape(
+      lambda: dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(0))))
+
+  @jax.jit
+  def score(key, code):
+    init_key, z_key, random_key = jax.random.split(key, 3)
+    params = nnx.state(dynamic.DynamicNasDipNet(c, c, width=width, code=code,
+                                                rngs=nnx.Rngs(params=init_key)), nnx.Param)
+    net = nnx.merge(graphdef, params)
+    z = 0.1 * jax.random.uniform(z_key, (num_outputs, 1, h, w, c))
+    outs = jax.vmap(lambda zi: net(zi, code)[0])(z)  # each forward a batch of one
+    if spec.task == "sr":
+      outs = spec.apply(outs, None)
+    return jnp.stack([jnp.mean(psd_metrics.metric(name, observation, outs, key=random_key))
+                      for name in metric_names])
+
+  return score
+
+
+def averaging_weights(values) -> np.ndarray:
+  """ISNAS-DIP's weights (max - m) / (max - min): the best (lowest) metric 1, the worst 0.
+  Equal values (the reference divides by zero) give equal weights."""
+  values = np.asarray(values, np.float64)
+  span = values.max() - values.min()
+  if span == 0:
+    return np.ones_like(values)
+  return (values.max() - values) / span
+
+
+def closest_to_average(outputs, values, y_channel: bool = False):
+  """ISNAS-DIP's selection: (index, PSNRs to the average, the weighted average).
+
+  outputs (N, H, W, C): the cohort's final (EMA) outputs; values (N,): their metric values. The
+  weighted average uses `averaging_weights`; the selected member has the highest PSNR to it (on
+  the BT.601 Y channel for RGB super-resolution, as the reference).
+  """
+  outputs = np.asarray(outputs, np.float32)
+  w = averaging_weights(values)
+  average = np.tensordot(w / w.sum(), outputs.astype(np.float64), axes=1).astype(np.float32)
+  ref, est = average, outputs
+  if y_channel:
+    ref, est = metrics.rgb_to_y(jnp.asarray(average)), metrics.rgb_to_y(jnp.asarray(outputs))
+  psnrs = np.asarray(metrics.psnr(ref, est), np.float64)
+  return int(np.argmax(psnrs)), psnrs, average
+
+
+def resize_short_side(img, short: int = 64, multiple: int = 32) -> np.ndarray:
+  """ISNAS-DIP's `--small` resize of a float [0, 1] (H, W, C) image: to uint8 by truncation,
+  Pillow bicubic to short side `short` (the other side scaled and truncated), back to float;
+  then centre-cropped to a multiple of `multiple` so the network can run it."""
+  img = np.asarray(img, np.float64)
+  u8 = np.clip(img * 255.0, 0, 255).astype(np.uint8)  # truncating, as the reference
+  h, w = u8.shape[:2]
+  size = (short, int(w * short / h)) if h <= w else (int(h * short / w), short)
+  pil = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
+  out = np.asarray(pil.resize((size[1], size[0]), Image.Resampling.BICUBIC), np.uint8)
+  out = out.reshape(out.shape[0], out.shape[1], -1)
+  return image_io.crop_to_multiple(out, multiple).astype(np.float32) / 255.0
+
+
+def resized_problem(problem: degrade.Problem, short: int = 64) -> degrade.Problem:
+  """The training problem of 'resized averaging': clean, observation and mask each resized
+  (the inpainting mask becomes non-binary, as in the reference)."""
+  r = lambda a: resize_short_side(a[0], short)[None]
+  return degrade.Problem(r(problem.observation), r(problem.clean), r(problem.mask))

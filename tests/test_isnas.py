@@ -1,0 +1,212 @@
+"""ISNAS-DIP: the averaging selection on constructed cohorts, the resize, scoring, the recipes and
+a tiny end-to-end run through the CLI's run function (with resume)."""
+
+import csv
+import os
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+from PIL import Image
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.imaging import degrade
+from nasdip_jax.nets import dynamic
+from nasdip_jax.runs import isnas as isnas_run
+from nasdip_jax.runs import nas_dataset
+from nasdip_jax.search import isnas
+from nasdip_jax.search import psd_metrics
+from nasdip_jax.space import genotype as gt
+from test_configs_and_cli import load_config
+
+
+def _const(values, shape=(4, 4, 1)):
+  return np.stack([np.full(shape, v, np.float32) for v in values])
+
+
+def test_weights_are_min_max_linear():
+  np.testing.assert_allclose(isnas.averaging_weights([1, 2, 3, 4]), [1, 2 / 3, 1 / 3, 0])
+  np.testing.assert_allclose(isnas.averaging_weights([5, 5]), [1, 1])  # the reference: 0 / 0
+
+
+def test_selection_picks_the_member_closest_to_the_weighted_average():
+  # weights 1, 2/3, 1/3, 0 -> average (0.1 + 0.5 * 2/3 + 0.52 / 3) / 2 = 0.30333
+  idx, psnrs, avg = isnas.closest_to_average(_const([0.1, 0.5, 0.52, 0.9]), [1, 2, 3, 4])
+  np.testing.assert_allclose(avg, 0.303333, atol=1e-6)
+  assert idx == 1  # not the best-ranked member
+  np.testing.assert_allclose(psnrs, -10 * np.log10(np.square([0.1, 0.5, 0.52, 0.9] - avg[0, 0, 0])),
+                             rtol=1e-5)
+  # the worst-ranked member has weight 0 and can still be selected
+  idx, _, avg = isnas.closest_to_average(_const([0.1, 0.9, 0.9, 0.5]), [1, 2, 3, 4])
+  np.testing.assert_allclose(avg, 0.5, atol=1e-6)
+  assert idx == 3
+
+
+def test_selection_for_rgb_sr_uses_the_y_channel():
+  # member 0 matches the average in Y but not in RGB; member 1 the other way round
+  avg_rgb = np.array([0.5, 0.5, 0.5], np.float32)
+  y = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+  same_y = np.array([0.5 + 0.2 / 0.299, 0.5 - 0.2 / 0.587, 0.5], np.float32)  # Y equal to avg's
+  assert y(same_y) == pytest.approx(y(avg_rgb), abs=1e-6)
+  near_rgb = np.array([0.55, 0.55, 0.55], np.float32)
+  outs = np.stack([np.broadcast_to(c, (4, 4, 3)) for c in (same_y, near_rgb, avg_rgb)])
+  values = [1.0, 1.0, 1.0]  # equal weights: the average is the plain mean
+  mean = outs.mean(0)
+  idx_y, _, _ = isnas.closest_to_average(outs, values, y_channel=True)
+  idx_rgb, _, _ = isnas.closest_to_average(outs, values, y_channel=False)
+  dy = [abs(y(o[0, 0]) - y(mean[0, 0])) for o in outs]
+  drgb = [np.mean((o - mean) ** 2) for o in outs]
+  assert idx_y == int(np.argmin(dy)) and idx_rgb == int(np.argmin(drgb)) and idx_y != idx_rgb
+
+
+def test_resize_is_truncating_pillow_bicubic_to_short_side_64():
+  img = np.random.default_rng(0).random((96, 160, 3)).astype(np.float32)
+  got = isnas.resize_short_side(img, 64)
+  u8 = (img * 255).astype(np.uint8)
+  want = np.asarray(Image.fromarray(u8).resize((106, 64), Image.Resampling.BICUBIC)) / 255.0
+  assert got.shape == (64, 96, 3)  # 64 x 106, centre-cropped to a multiple of 32
+  np.testing.assert_allclose(got, want[:, 5:101], atol=1e-7)
+
+
+def test_scores_of_a_candidate_are_its_random_outputs_metrics():
+  img = (np.random.default_rng(0).random((32, 32, 1)) * 255).astype(np.uint8)
+  spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
+  names = ("psd db strip mse", "psd 99_per_bw")
+  scorer = isnas.make_scorer(spec, problem.observation, (32, 32), 16, names)
+  g = gt.from_name("5_" + "1" * 25)
+  key = jax.random.key(3)
+  got = np.asarray(scorer(key, dynamic.encode(g, 16)))
+  # the same output computed by hand: fresh init from the key, z = 0.1 U[0,1) from its split
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  init_key, z_key, _ = jax.random.split(key, 3)
+
+  @jax.jit
+  def by_hand(code):
+    net = dynamic.DynamicNasDipNet(1, 1, width=16, code=code, rngs=nnx.Rngs(params=init_key))
+    return net(0.1 * jax.random.uniform(z_key, (1, 1, 32, 32, 1))[0], code)
+
+  out = by_hand(dynamic.encode(g, 16))
+  want = [float(psd_metrics.metric(n, problem.observation, out)[0]) for n in names]
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  assert scorer._cache_size() == 1
+
+
+@pytest.mark.parametrize("name,want", [
+    ("isnas_denoise", dict(task="denoise", sigma=25.0, num_steps=1200, resize_short_side=64)),
+    ("isnas_inpaint", dict(task="inpaint", keep_fraction=0.5, num_steps=9500, channels="gray",
+                           resize_short_side=64)),
+    ("isnas_sr4x", dict(task="sr", factor=4, num_steps=4500, resize_short_side=0)),
+])
+def test_isnas_recipes_match_the_reference(name, want):
+  config = load_config(name).get_config()
+  for k, v in want.items():
+    assert config[k] == v, k
+  assert config.lr == 0.01 and config.ema_decay == 0.99 and config.top_n == 15
+  assert config.reg_noise_std == pytest.approx(1 / 30) and config.input_depth == 0
+  assert config.candidates == "isnas_candidates_5000" and config.num_candidates == 5000
+  assert tuple(config.rank_by) == ("psd db strip mse", "psd strip hist emd", "random mse")
+
+
+def test_the_5000_list_has_408_unbuildable_candidates():
+  config = isnas_run.base_config()
+  names, genos, skipped = isnas_run.candidate_genotypes(config)
+  assert skipped == 408 and len(genos) == 4592 == len(names)
+
+
+def _tiny(**overrides):
+  c = load_config("isnas_denoise").get_config()
+  # the shapes and fit settings of tests/test_cohort.py's dynamic cohort: one cached program
+  c.update(candidates="sample", num_candidates=6, width=16, top_n=3, num_steps=2,
+           crop_size=32, input_depth=8, ema_decay=0.9, steps_per_call=2, resize_short_side=0,
+           rank_by=("psd db strip mse",), checkpoint_every=0, execution="loop")
+  c.update(overrides)
+  return c
+
+
+def test_tiny_end_to_end_run_and_resume(tmp_path):
+  workdir = str(tmp_path / "isnas")
+  summary = isnas_run.run(_tiny(), workdir)
+  rows = list(csv.DictReader(open(os.path.join(workdir, "metrics.csv"))))
+  assert len(rows) == 6 and set(psd_metrics.SIMILARITY_METRICS) <= set(rows[0])
+  scores = np.array([float(r["psd db strip mse"]) for r in rows])
+  m = summary["metrics"]["psd db strip mse"]
+  top = [rows[i]["name"] for i in np.argsort(scores, kind="stable")[:3]]
+  assert m["top_n"] == top and m["selected"] in top and m["final_model"] == m["selected"]
+  assert open(os.path.join(workdir, "psd_db_strip_mse", "selected.txt")).read().strip() == \
+      m["selected"]
+  cohort_rows = list(csv.DictReader(open(os.path.join(workdir, "psd_db_strip_mse",
+                                                      "cohort.csv"))))
+  assert [r["name"] for r in cohort_rows] == top
+  best = max(range(3), key=lambda r: float(cohort_rows[r]["psnr_to_average"]))
+  assert cohort_rows[best]["name"] == m["selected"]
+  for f in ("restored.png", "average.png", "member_00.png", "psnr.png"):
+    assert os.path.isfile(os.path.join(workdir, "psd_db_strip_mse", f)), f
+  assert summary["num_scored"] == 6 and np.isfinite(summary["psnr_final"])
+  again = isnas_run.run(_tiny(), workdir)  # everything finished: resumed, not recomputed
+  resumed = again["metrics"]["psd db strip mse"]
+  assert resumed.pop("cohort_member_steps_per_sec") is None  # no member was trained again
+  m.pop("cohort_member_steps_per_sec")
+  assert resumed == m
+  with pytest.raises(UserError, match="other settings"):
+    isnas_run.run(_tiny(top_n=2), workdir)
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(rank_by=("psd db strip mse", "psd foo mse")), "unknown transformations"),
+    (dict(rank_by=("psd 99_per_bw",)), "not in config.table_metrics"),
+    (dict(top_n=10), "top_n"),
+    (dict(final_model="last"), "final_model"),
+    (dict(task="sr", resize_short_side=64), "resized training"),
+    (dict(candidates="mine"), "candidates"),
+])
+def test_bad_isnas_configs_are_refused(tmp_path, overrides, match):
+  c = _tiny()
+  if "rank_by" in overrides and overrides["rank_by"] == ("psd 99_per_bw",):
+    c.table_metrics = ("psd db strip mse",)
+  c.update(overrides)
+  with pytest.raises(UserError, match=match):
+    isnas_run.run(c, str(tmp_path / "w"))
+  assert not (tmp_path / "w").exists()
+
+
+def test_analysis_of_a_constructed_dataset():
+  best = np.array([20.0, 25.0, 22.0, 30.0, 21.0, 27.0])
+  final = best - 1.0
+  values = np.stack([-best, np.array([3.0, 1.0, 2.0, 6.0, 5.0, 4.0])], axis=1)
+  outputs = _const([0.1, 0.5, 0.52, 0.9, 0.3, 0.2])
+  names = [f"m{i}" for i in range(6)]
+  a = nas_dataset.analyse(names, ["perfect", "other"], values, best, final, outputs, (1, 3))
+  assert a["kendall_best"]["perfect"] == pytest.approx(1.0)
+  assert a["kendall_final"]["perfect"] == pytest.approx(1.0)
+  want = scipy.stats.kendalltau(-values[:, 1], best).statistic
+  assert a["kendall_best"]["other"] == pytest.approx(want) and want < 1
+  perfect = a["selection"]["perfect"]
+  assert perfect["best_of_top_1"] == 30.0 and perfect["best_of_top_3"] == 30.0
+  # top 3 of "perfect": m3 (0.9), m5 (0.2), m1 (0.5) with weights 1, 0.4, 0 -> average 0.7
+  assert perfect["selected"] == "m3" and perfect["selected_rank"] == 1
+  other = a["selection"]["other"]  # top 3: m1 (25), m2 (22), m0 (20)
+  assert other["best_of_top_3"] == 25.0 and other["best_of_top_1"] == 25.0
+  assert other["selected_rank"] == 1 + int(np.sum(best > other["selected_psnr_best"]))
+
+
+def test_tiny_nas_dataset_run(tmp_path):
+  c = load_config("nas_dataset").get_config()
+  c.update(candidates="sample", num_candidates=4, width=16, num_steps=2, crop_size=32,
+           input_depth=8, ema_decay=0.9, steps_per_call=2, checkpoint_every=0, execution="loop",
+           tasks=("denoise",), top_ns=(2, 3), num_outputs=1, channels="rgb")
+  workdir = str(tmp_path / "ds")
+  summary = nas_dataset.run(c, workdir)
+  sub = os.path.join(workdir, "denoise", "default")
+  d = np.load(os.path.join(sub, "dataset.npz"))
+  assert d["psnr"].shape == (4, 2) and len(d["names"]) == 4
+  np.testing.assert_allclose(d["best"], d["psnr"].max(axis=1), atol=1e-5)
+  tau = list(csv.DictReader(open(os.path.join(sub, "kendall.csv"))))
+  assert [r["metric"] for r in tau] == list(c.table_metrics)
+  j = list(c.table_metrics).index("psd db strip mse")
+  want = scipy.stats.kendalltau(-d["values"][:, j], d["best"]).statistic
+  assert float(tau[j]["tau_best"]) == pytest.approx(want)
+  assert os.path.isfile(os.path.join(sub, "histogram.png"))
+  again = nas_dataset.run(c, workdir)  # resumed: nothing retrained, same analysis
+  assert again["per_image"][0]["kendall_best"] == summary["per_image"][0]["kendall_best"]
+  assert again["per_image"][0]["member_steps_per_sec"] is None
