@@ -69,27 +69,32 @@ def test_resize_is_truncating_pillow_bicubic_to_short_side_64():
   np.testing.assert_allclose(got, want[:, 5:101], atol=1e-7)
 
 
-def test_scores_of_a_candidate_are_its_random_outputs_metrics():
+def test_scores_are_the_metrics_of_random_outputs_averaged_over_inits_and_noises():
+  from flax import nnx  # pylint: disable=import-outside-toplevel
   img = (np.random.default_rng(0).random((32, 32, 1)) * 255).astype(np.uint8)
   spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
   names = ("psd db strip mse", "psd 99_per_bw")
-  scorer = isnas.make_scorer(spec, problem.observation, (32, 32), 16, names)
-  g = gt.from_name("5_" + "1" * 25)
-  key = jax.random.key(3)
-  got = np.asarray(scorer(key, dynamic.encode(g, 16)))
-  # the same output computed by hand: fresh init from the key, z = 0.1 U[0,1) from its split
-  from flax import nnx  # pylint: disable=import-outside-toplevel
-  init_key, z_key, _ = jax.random.split(key, 3)
+  code = dynamic.encode(gt.from_name("5_" + "1" * 25), 16)
 
   @jax.jit
-  def by_hand(code):
+  def by_hand(init_key, z):  # fresh init from the key, one forward per input (batch of one)
     net = dynamic.DynamicNasDipNet(1, 1, width=16, code=code, rngs=nnx.Rngs(params=init_key))
-    return net(0.1 * jax.random.uniform(z_key, (1, 1, 32, 32, 1))[0], code)
+    return net(z, code)
 
-  out = by_hand(dynamic.encode(g, 16))
-  want = [float(psd_metrics.metric(n, problem.observation, out)[0]) for n in names]
-  np.testing.assert_allclose(got, want, rtol=1e-5)
-  assert scorer._cache_size() == 1
+  key = jax.random.key(3)
+  init_key, z_key, _ = jax.random.split(key, 3)
+  for inits, noises in ((1, 1), (2, 2)):
+    scorer = isnas.make_scorer(spec, problem.observation, (32, 32), 16, names, noises, inits)
+    got = np.asarray(scorer(key, code))
+    if inits == 1:
+      pairs = [(init_key, z_key)]
+    else:
+      pairs = list(zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits)))
+    outs = np.concatenate([by_hand(ik, z) for ik, zk in pairs
+                           for z in 0.1 * jax.random.uniform(zk, (noises, 1, 32, 32, 1))])
+    want = [float(np.mean(psd_metrics.metric(n, problem.observation, outs))) for n in names]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert scorer._cache_size() == 1
 
 
 @pytest.mark.parametrize("name,want", [

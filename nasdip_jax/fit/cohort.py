@@ -217,11 +217,16 @@ def _plan(recipe, members, execution, mesh, remaining, steps_per_call, loop, lim
     program = _Program(recipe, members, execution, mesh, local * d, steps_per_call, loop)
     mem = program.compiled.memory_bytes
     if mem is None or mem <= limit:
-      return program
+      break
     if local == 1:
       raise UserError(f"one member per device needs about {mem / 2**20:.0f} MiB, more than the "
                       f"{limit / 2**20:.0f} MiB available; use a smaller image or network")
     local = max(1, min(local - 1, int(local * limit / mem)))
+  # equal chunks: 15 members under a limit of 14 run as 8 + 8, not 14 + 14 (13 of them padding)
+  balanced = math.ceil(remaining / (d * math.ceil(remaining / (local * d))))
+  if balanced < local:
+    program = _Program(recipe, members, execution, mesh, balanced * d, steps_per_call, loop)
+  return program
 
 
 def _fingerprint(recipe, members, num_steps) -> str:

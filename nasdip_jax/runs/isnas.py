@@ -58,7 +58,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.candidates = "isnas_candidates_5000"  # a shipped list (space/lists.py), or "sample"
   c.num_candidates = 5000         # the list's first N (unbuildable ones skipped) / N samples
   c.width = 128                   # channels of every NAS-DIP network
-  c.num_outputs = 1               # random outputs per candidate (one init, N input noises)
+  c.num_outputs = 1               # random outputs per init (input noises) ...
+  c.num_inits = 1                 # ... of this many inits per candidate; metrics averaged
   c.table_metrics = (psd_metrics.SIMILARITY_METRICS + psd_metrics.LOWPASS_METRICS
                      + psd_metrics.CORRECTED_METRICS + (psd_metrics.RANDOM_METRIC,))
   c.rank_by = psd_metrics.ISNAS_METRICS + (psd_metrics.RANDOM_METRIC,)
@@ -96,7 +97,7 @@ def _check_config(config) -> None:
   missing = [m for m in config.rank_by if m not in config.table_metrics]
   if missing:
     raise UserError(f"config.rank_by metrics {missing} are not in config.table_metrics")
-  for name in ("num_candidates", "top_n", "num_steps", "num_outputs", "width"):
+  for name in ("num_candidates", "top_n", "num_steps", "num_outputs", "num_inits", "width"):
     if config[name] < 1:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
   if config.top_n > config.num_candidates:
@@ -137,7 +138,7 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
         values, done = z["values"], int(z["done"])
   h, w = problem.clean.shape[1:3]
   scorer = isnas.make_scorer(spec, problem.observation, (h, w), config.width, metrics_,
-                             config.num_outputs)
+                             config.num_outputs, config.num_inits)
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
   bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")

@@ -57,6 +57,9 @@ def _check(config) -> None:
   bad = [t for t in config.tasks if t not in TASKS]
   if bad or not config.tasks:
     raise UserError(f"config.tasks must be a non-empty subset of {TASKS}, got {config.tasks}")
+  for name in ("num_candidates", "num_steps", "num_outputs", "num_inits", "width"):
+    if config[name] < 1:
+      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
   if not config.top_ns or min(config.top_ns) < 1 or max(config.top_ns) > config.num_candidates:
     raise UserError("config.top_ns must be sizes between 1 and config.num_candidates")
   for name in config.table_metrics:

@@ -25,8 +25,10 @@ from nasdip_jax.search import psd_metrics
 
 
 def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
-                metric_names: Sequence[str], num_outputs: int = 1):
-  """A jitted `score(key, code) -> (len(metric_names),)` of one candidate's random output(s)."""
+                metric_names: Sequence[str], num_outputs: int = 1, num_inits: int = 1):
+  """A jitted `score(key, code) -> (len(metric_names),)` of one candidate's random output(s):
+  each metric averaged over num_inits initialisations x num_outputs input noises (the
+  reference: 1 x 1 in the search, 1 x 100 in the NAS-dataset analysis)."""
   for name in metric_names:
     psd_metrics.parse(name)
   h, w = image_hw
@@ -35,14 +37,23 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
   graphdef = nnx.graphdef(nnx.eval_shape(
       lambda: dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(0))))
 
-  @jax.jit
-  def score(key, code):
-    init_key, z_key, random_key = jax.random.split(key, 3)
+  def outputs(init_key, z_key, code):
     params = nnx.state(dynamic.DynamicNasDipNet(c, c, width=width, code=code,
                                                 rngs=nnx.Rngs(params=init_key)), nnx.Param)
     net = nnx.merge(graphdef, params)
     z = 0.1 * jax.random.uniform(z_key, (num_outputs, 1, h, w, c))
-    outs = jax.vmap(lambda zi: net(zi, code)[0])(z)  # each forward a batch of one
+    return jax.vmap(lambda zi: net(zi, code)[0])(z)  # each forward a batch of one
+
+  @jax.jit
+  def score(key, code):
+    init_key, z_key, random_key = jax.random.split(key, 3)
+    if num_inits == 1:
+      outs = outputs(init_key, z_key, code)
+    else:
+      init_keys = jax.random.split(init_key, num_inits)
+      z_keys = jax.random.split(z_key, num_inits)
+      outs = jax.lax.map(lambda k: outputs(k[0], k[1], code), (init_keys, z_keys))
+      outs = outs.reshape((-1,) + outs.shape[2:])
     if spec.task == "sr":
       outs = spec.apply(outs, None)
     return jnp.stack([jnp.mean(psd_metrics.metric(name, observation, outs, key=random_key))
