@@ -1,6 +1,5 @@
 """Dynamic mode: one compiled program for any genotype, equal to the static network."""
 
-import os
 
 import chex
 import jax
@@ -9,10 +8,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import TESTDATA
 from nasdip_jax.nets import dynamic
 from nasdip_jax.nets import nasdip
 from nasdip_jax.space import genotype as gt
+from nasdip_jax.space import lists
 
 W = 16  # the smallest width at which every kind is buildable (pixel shuffle + split: 16/4/4)
 PX = 64
@@ -109,7 +108,7 @@ def test_encode_rejects_what_the_dynamic_space_lacks():
 
 
 def test_all_522_isnas_models_run_at_64px(dyn_forward):
-  lines = open(os.path.join(TESTDATA, "isnas_models.csv")).read().split()
+  lines = lists.names("nas_dataset_522")
   net = dynamic.DynamicNasDipNet(1, 1, width=W, rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(net)
   init = jax.jit(lambda key, code: dynamic.init_cell_params(key, code, W))

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TESTDATA
 from nasdip_jax.space import genotype as gt
+from nasdip_jax.space import lists
 from nasdip_jax.space import published
 
 INDEX = json.load(open(os.path.join(TESTDATA, "cells", "index.json")))
@@ -36,7 +37,7 @@ def test_reference_space_enumerates_the_297_buildable_cells():
 
 
 def test_isnas_522_models_decode_and_round_trip():
-  lines = open(os.path.join(TESTDATA, "isnas_models.csv")).read().split()
+  lines = lists.names("nas_dataset_522")
   assert len(lines) == 522
   for line in lines:
     g = gt.validate(gt.from_name(line))
@@ -44,7 +45,7 @@ def test_isnas_522_models_decode_and_round_trip():
 
 
 def test_5000_candidates_decode_with_unbuildable_ones_rejected_by_reason():
-  names = open(os.path.join(TESTDATA, "isnas_candidates_5000.txt")).read().split()
+  names = lists.names("isnas_candidates_5000")
   assert len(names) == 5000
   reasons = {}
   for name in names:

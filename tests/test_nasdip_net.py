@@ -18,6 +18,7 @@ from nasdip_jax.nets import nasdip
 from nasdip_jax.nets import registry
 from nasdip_jax.nets import skip
 from nasdip_jax.space import genotype as gt
+from nasdip_jax.space import lists
 from nasdip_jax.space import published
 
 COUNTS = json.load(open(os.path.join(TESTDATA, "param_counts.json")))
@@ -62,7 +63,7 @@ def _cell_params(cell):
 
 
 def test_all_522_isnas_models_param_counts():
-  lines = open(os.path.join(TESTDATA, "isnas_models.csv")).read().split()
+  lines = lists.names("nas_dataset_522")
   counts = COUNTS["isnas_all522_params_c1"]
   assert len(counts) == len(lines) == 522
   g0 = gt.from_name(lines[0])

@@ -1,5 +1,6 @@
 """Writers for a run's workdir; every whole-file write is atomic (temp file, then rename)."""
 
+import csv
 import io
 import json
 import os
@@ -24,6 +25,16 @@ def _to_builtin(x):
   if isinstance(x, np.ndarray):
     return x.tolist()
   raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def write_csv(path: str, header, rows) -> None:
+  """A CSV table; floats written with repr (exact round trip)."""
+  buf = io.StringIO()
+  w = csv.writer(buf)
+  w.writerow(header)
+  for row in rows:
+    w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row])
+  image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 class MetricsWriter:

@@ -10,8 +10,6 @@ genotype (`selected.txt`) and the final run (`restored.png`, `psnr.png`); `summa
 Scoring progress, cohorts and final runs are saved as they finish: rerun to resume.
 """
 
-import csv
-import io
 import json
 import os
 import sys
@@ -157,16 +155,6 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
   return values, time.perf_counter() - t0, scorer._cache_size()
 
 
-def _write_table(path, names, metric_names, values) -> None:
-  buf = io.StringIO()
-  w = csv.writer(buf)
-  w.writerow(["name", "cell_id", "connections"] + list(metric_names))
-  for name, row in zip(names, values):
-    cid, bits = name.split("_")
-    w.writerow([name, cid, bits] + [repr(float(v)) for v in row])
-  image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-
-
 def _slug(metric: str) -> str:
   return metric.replace(" ", "_")
 
@@ -191,14 +179,13 @@ def train_genotypes(config, spec, problem, genotypes, keys, num_steps, workdir):
       checkpoint_every=config.checkpoint_every)
 
 
-def _select(config, spec, problem, names, genotypes, values, metric, workdir) -> dict:
-  """Top N by `metric`, their cohort, the averaging selection and the final full-size run."""
+def _select(config, spec, problem, small, names, genotypes, values, metric, workdir) -> dict:
+  """Top N by `metric`, their cohort (fitted to `small`), the averaging selection and the final
+  full-size run."""
   out = os.path.join(workdir, _slug(metric))
   os.makedirs(out, exist_ok=True)
   col = list(config.table_metrics).index(metric)
   order = np.argsort(values[:, col], kind="stable")[:config.top_n]
-  small = (isnas.resized_problem(problem, config.resize_short_side)
-           if config.resize_short_side else problem)
   train_key = jax.random.fold_in(jax.random.key(config.seed), 1)
   keys = jnp.stack([jax.random.fold_in(train_key, int(i)) for i in order])
   top = [genotypes[i] for i in order]
@@ -207,23 +194,22 @@ def _select(config, spec, problem, names, genotypes, values, metric, workdir) ->
   y = spec.task == "sr" and problem.observation.shape[-1] == 3
   chosen, to_avg, average = isnas.closest_to_average(result.final, values[order, col], y)
   weights = isnas.averaging_weights(values[order, col])
-  buf = io.StringIO()
-  w = csv.writer(buf)
-  w.writerow(["rank", "name", "metric", "weight", "psnr_final", "psnr_best", "psnr_to_average"])
-  for r, i in enumerate(order):
-    w.writerow([r, names[i], repr(float(values[i, col])), repr(float(weights[r])),
-                repr(float(result.curves["psnr"][r, -1])), repr(float(result.best_psnr[r])),
-                repr(float(to_avg[r]))])
+  files.write_csv(os.path.join(out, "cohort.csv"),
+                  ["rank", "name", "metric", "weight", "psnr_final", "psnr_best",
+                   "psnr_to_average"],
+                  [[r, names[i], float(values[i, col]), float(weights[r]),
+                    float(result.curves["psnr"][r, -1]), float(result.best_psnr[r]),
+                    float(to_avg[r])] for r, i in enumerate(order)])
+  for r in range(len(order)):
     image_io.save_png(os.path.join(out, f"member_{r:02d}.png"), result.final[r])
-  image_io.atomic_write(os.path.join(out, "cohort.csv"), lambda f: f.write(buf.getvalue().encode()))
   image_io.save_png(os.path.join(out, "average.png"), average)
   final_rank = chosen if config.final_model == "selected" else len(order) - 1
   final_idx = int(order[final_rank])
   image_io.atomic_write(os.path.join(out, "selected.txt"),
                         lambda f: f.write((names[order[chosen]] + "\n").encode()))
   final = train_genotypes(config, spec, problem, [genotypes[final_idx]],
-                 jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 2)]),
-                 config.final_steps or config.num_steps, os.path.join(out, "final"))
+                          jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 2)]),
+                          config.final_steps or config.num_steps, os.path.join(out, "final"))
   image_io.save_png(os.path.join(out, "restored.png"), final.final[0])
   image_io.save_png(os.path.join(out, "restored_best.png"), final.best[0])
   files.psnr_curve(os.path.join(out, "psnr.png"), {"PSNR vs ground truth": final.curves["psnr"][0]},
@@ -255,8 +241,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   image_io.save_png(os.path.join(workdir, "clean.png"), problem.clean[0])
   with jax.default_matmul_precision(config.matmul_precision):
     values, score_seconds, compilations = score(config, spec, problem, genotypes, workdir)
-    _write_table(os.path.join(workdir, "metrics.csv"), names, config.table_metrics, values)
-    per_metric = {m: _select(config, spec, problem, names, genotypes, values, m, workdir)
+    files.write_csv(os.path.join(workdir, "metrics.csv"),
+                    ["name", "cell_id", "connections"] + list(config.table_metrics),
+                    [[name] + name.split("_") + [float(v) for v in row]
+                     for name, row in zip(names, values)])
+    small = (isnas.resized_problem(problem, config.resize_short_side)
+             if config.resize_short_side else problem)
+    per_metric = {m: _select(config, spec, problem, small, names, genotypes, values, m, workdir)
                   for m in config.rank_by}
   baseline = degrade.baseline_estimate(spec, problem)
   summary = {

@@ -15,8 +15,6 @@ collects the taus and, per metric, the selected model's PSNR and its rank in the
 Rerunning on a finished workdir recomputes only the analysis.
 """
 
-import csv
-import io
 import os
 import time
 
@@ -71,14 +69,6 @@ def _check(config) -> None:
     raise UserError(f"config.candidates must be 'sample' or one of {sorted(lists.FILES)}")
 
 
-def _table(path, header, rows) -> None:
-  buf = io.StringIO()
-  w = csv.writer(buf)
-  w.writerow(header)
-  w.writerows(rows)
-  image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-
-
 def analyse(names, metric_names, values, best, final, outputs, top_ns, y_channel=False) -> dict:
   """Kendall's tau of each metric against best and final PSNR (negated: lower metric is better,
   so a good metric has a positive tau), best-of-top-N, and the averaging selection's pick."""
@@ -123,9 +113,9 @@ def _one(config, task, image, workdir, names, genotypes) -> dict:
   y = spec.task == "sr" and problem.observation.shape[-1] == 3
   analysis = analyse(names, list(config.table_metrics), values, best, final, result.final,
                      tuple(config.top_ns), y)
-  _table(os.path.join(workdir, "kendall.csv"), ["metric", "tau_best", "tau_final"],
-         [[m, analysis["kendall_best"][m], analysis["kendall_final"][m]]
-          for m in config.table_metrics])
+  files.write_csv(os.path.join(workdir, "kendall.csv"), ["metric", "tau_best", "tau_final"],
+                  [[m, analysis["kendall_best"][m], analysis["kendall_final"][m]]
+                   for m in config.table_metrics])
   metric = config.rank_by[0]
   sel = analysis["selection"][metric]
   markers = {f"best of top {n}": (sel[f"best_of_top_{n}"], c)
