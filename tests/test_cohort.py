@@ -154,9 +154,7 @@ def test_images_of_different_sizes_are_refused():
 W = 16  # the smallest width with every cell kind
 
 
-def _dynamic(key, code):
-  return dynamic.DynamicNasDipNet(CFG.input_depth, 3, width=W, code=code,
-                                  rngs=nnx.Rngs(params=key))
+_dynamic = dynamic.Builder(CFG.input_depth, 3, width=W)
 
 
 def _genotypes():

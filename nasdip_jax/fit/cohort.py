@@ -23,6 +23,7 @@ sharing one compiled program. With a workdir, each finished chunk's results are 
 atomically and the running chunk is checkpointed, so a killed run resumes without losing work.
 """
 
+import collections
 import contextlib
 import dataclasses
 import glob
@@ -176,7 +177,6 @@ class _Program:
     else:
       self._init = jax.jit(init)
       place = lambda s: s
-    self._key_data = np.asarray(jax.random.key_data(members.keys))
     example = self._inputs(members, np.zeros(size if self.batched else (), np.int64))
     state, data = jax.tree.map(place, jax.eval_shape(self._init, *example))
     t0 = time.perf_counter()
@@ -189,7 +189,8 @@ class _Program:
   def _inputs(self, members, idx):
     codes = None if members.codes is None else jax.tree.map(
         lambda x: np.asarray(x)[idx], members.codes)
-    return (self._key_data[idx], jax.tree.map(lambda x: x[idx], members.problems), codes)
+    key_data = np.asarray(jax.random.key_data(members.keys))
+    return (key_data[idx], jax.tree.map(lambda x: x[idx], members.problems), codes)
 
   def init(self, members, idx):
     """State and data of members idx (padded to the chunk size by repeating the last one)."""
@@ -201,11 +202,34 @@ class _Program:
     return self._init(*self._inputs(members, idx))
 
 
+_PROGRAMS = collections.OrderedDict()  # recently compiled programs, reused by later train() calls
+_MAX_PROGRAMS = 16
+
+
+def _program(recipe, members, execution, mesh, size, steps_per_call, loop) -> _Program:
+  """The compiled program for these settings and member shapes; a search calling train() once
+  per batch of candidates with one Recipe compiles once."""
+  shapes = jax.tree.map(lambda x: (np.shape(x)[1:], str(np.asarray(x).dtype)),
+                        (members.problems, members.codes))
+  key = (recipe, str(jax.tree.structure(shapes)), tuple(jax.tree.leaves(shapes)), execution,
+         mesh, size, steps_per_call, loop)
+  if key in _PROGRAMS:
+    _PROGRAMS.move_to_end(key)
+    _PROGRAMS[key].reused = True
+    return _PROGRAMS[key]
+  program = _Program(recipe, members, execution, mesh, size, steps_per_call, loop)
+  program.reused = False
+  _PROGRAMS[key] = program
+  if len(_PROGRAMS) > _MAX_PROGRAMS:
+    _PROGRAMS.popitem(last=False)
+  return program
+
+
 def _plan(recipe, members, execution, mesh, remaining, steps_per_call, loop, limit):
   """The largest chunk (a multiple of the device count) whose compiled step fits `limit` bytes
   per device, and its program; memory is measured on the compiled program, not guessed."""
   if execution == "loop":
-    program = _Program(recipe, members, execution, None, 1, steps_per_call, loop)
+    program = _program(recipe, members, execution, None, 1, steps_per_call, loop)
     mem = program.compiled.memory_bytes
     if mem is not None and mem > limit:
       raise UserError(f"one member needs about {mem / 2**20:.0f} MiB, more than the "
@@ -214,7 +238,7 @@ def _plan(recipe, members, execution, mesh, remaining, steps_per_call, loop, lim
   d = mesh.size
   local = max(1, math.ceil(remaining / d))
   while True:
-    program = _Program(recipe, members, execution, mesh, local * d, steps_per_call, loop)
+    program = _program(recipe, members, execution, mesh, local * d, steps_per_call, loop)
     mem = program.compiled.memory_bytes
     if mem is None or mem <= limit:
       break
@@ -225,7 +249,7 @@ def _plan(recipe, members, execution, mesh, remaining, steps_per_call, loop, lim
   # equal chunks: 15 members under a limit of 14 run as 8 + 8, not 14 + 14 (13 of them padding)
   balanced = math.ceil(remaining / (d * math.ceil(remaining / (local * d))))
   if balanced < local:
-    program = _Program(recipe, members, execution, mesh, balanced * d, steps_per_call, loop)
+    program = _program(recipe, members, execution, mesh, balanced * d, steps_per_call, loop)
   return program
 
 
@@ -326,7 +350,7 @@ def train(recipe: Recipe, members: Members, num_steps: int, *, execution: str = 
     program = _plan(recipe, members, execution, mesh, len(remaining), steps_per_call, loop,
                     limit)
     size = program.size if program.batched else 1
-    info.update(compile_seconds=program.compiled.compile_seconds,
+    info.update(compile_seconds=0.0 if program.reused else program.compiled.compile_seconds,
                 memory_bytes=program.compiled.memory_bytes, chunk_members=size)
     t_fit = time.perf_counter()
     for start in range(0, len(remaining), size):

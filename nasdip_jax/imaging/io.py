@@ -12,12 +12,13 @@ CHANNELS = {"rgb": 3, "gray": 1}
 _MODE_FOR = {"rgb": "RGB", "gray": "L"}
 
 
-def load_image(path: str, channels: str) -> np.ndarray:
+def load_image(path: str, channels: str, convert: bool = False) -> np.ndarray:
   """Reads an 8-bit RGB or grayscale image as uint8 (H, W, C), refusing anything else.
 
   Args:
     path: an image file Pillow can decode.
-    channels: "rgb" or "gray"; the file's mode must match (no silent conversion).
+    channels: "rgb" or "gray"; the file's mode must match (no silent conversion) ...
+    convert: ... unless this is set: then RGB and L are converted (Pillow) to `channels`.
 
   Raises:
     UserError: the file is missing, not an image, or not 8-bit RGB / L as asked.
@@ -37,6 +38,8 @@ def load_image(path: str, channels: str) -> np.ndarray:
       if mode not in ("RGB", "L"):
         raise UserError(f"{path}: unsupported image mode {mode}; use 8-bit RGB or grayscale L")
       want = _MODE_FOR[channels]
+      if mode != want and convert:
+        img, mode = img.convert(want), want
       if mode != want:
         got = "grayscale" if mode == "L" else "RGB"
         raise UserError(

@@ -10,6 +10,7 @@ one program). The reference space, plus SELU; with `extended=True` also dilation
 switch around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
 """
 
+import dataclasses
 import functools
 import math
 from typing import NamedTuple
@@ -279,6 +280,20 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
     flat = self.cell_params[...]
     cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
     return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Builder:
+  """`builder(key, code)`: a DynamicNasDipNet initialised from key for code. A value (equal
+  settings, equal builders), so cohorts of equal recipes share one compiled program."""
+  in_ch: int
+  out_ch: int
+  width: int = 128
+  extended: bool = False
+
+  def __call__(self, key, code: GenotypeCode) -> DynamicNasDipNet:
+    return DynamicNasDipNet(self.in_ch, self.out_ch, width=self.width, code=code,
+                            extended=self.extended, rngs=nnx.Rngs(params=key))
 
 
 def from_static(static: nasdip.NasDipNet, width: int, extended: bool = False

@@ -87,6 +87,19 @@ def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
   _save_figure(fig, path)
 
 
+def line_plot(path: str, curves: dict, xlabel: str, ylabel: str, title: str) -> None:
+  """Plots each named 1-D series against its index (NaN points are left out)."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for name, values in curves.items():
+    ax.plot(np.arange(len(values)), values, lw=1, label=name)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save_figure(fig, path)
+
+
 def histogram(path: str, values, markers: dict, xlabel: str, title: str) -> None:
   """A 30-bin histogram of values with named vertical markers {label: (x, colour)}."""
   fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import nnx
 from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
@@ -166,8 +165,7 @@ def train_genotypes(config, spec, problem, genotypes, keys, num_steps, workdir):
   cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
                       ema_decay=config.ema_decay, input_depth=depth)
   width = config.width
-  build = lambda key, code: dynamic.DynamicNasDipNet(depth, c, width=width, code=code,
-                                                     rngs=nnx.Rngs(params=key))
+  build = dynamic.Builder(depth, c, width)
   codes = dynamic.stack_codes([dynamic.encode(g, width) for g in genotypes])
   members = cohort.make_members(keys, problem, codes)
   execution = cohort.resolve_execution(config.execution)

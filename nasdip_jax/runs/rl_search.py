@@ -1,0 +1,386 @@
+"""NAS-DIP's reinforcement-learning search: an LSTM controller samples genotypes, each is fitted
+with DIP to a held-out set of training images, and its PSNR is the REINFORCE reward.
+
+    from nasdip_jax.runs import rl_search
+    summary = rl_search.run(config, workdir)   # configs/rl_*.py
+
+Each controller step trains its new genotypes on every training image as one cohort (dynamic
+network: one compiled program for the whole space). The reward of a genotype is its PSNR after
+`num_steps` DIP steps (`reward="final"`) or the best PSNR over the last `reward_window` steps
+(`"best"`), averaged over the images. Optionally an ISNAS-DIP metric rejects samples before any
+training (`prefilter_metric`): those scoring worse than the `prefilter_quantile` of a random pool
+get the lowest reward evaluated so far, untrained (until one genotype is evaluated, none is
+rejected). The best genotype's mean PSNR curve gives the
+stopping step t*, and the final run restores `config.image` (not a training image) with it.
+
+Workdir: `controller/` (Orbax: controller, Adam, baseline, key, history; resumed exactly),
+`evaluations/<genotype>.npz` (each evaluated genotype's PSNR curves), `history.csv` (every
+sample), `best.json` + `best_genotype.txt` (best so far, after every step), `reward.png`,
+`final/` (the restore run of the best genotype) and `summary.json`.
+"""
+
+import glob
+import json
+import os
+import shutil
+import sys
+import time
+import zlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import cohort
+from nasdip_jax.fit import dip
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.nets import dynamic
+from nasdip_jax.report import files
+from nasdip_jax.runs import restore
+from nasdip_jax.search import controller as controller_lib
+from nasdip_jax.search import isnas
+from nasdip_jax.search import psd_metrics
+from nasdip_jax.search import reinforce
+from nasdip_jax.space import decisions as decisions_lib
+from nasdip_jax.space import genotype as gt
+
+REWARDS = ("final", "best")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field of an RL search; configs/rl_*.py set the task recipes."""
+  c = ml_collections.ConfigDict()
+  c.run = "rl_search"
+  c.task = "denoise"              # denoise | inpaint | sr
+  c.train_images = ""             # a directory, or comma-separated paths; "" = the bundled
+                                  # images other than the task's default (converted to channels)
+  c.image = ""                    # held-out image of the final run; "" = the task's bundled one
+  c.channels = "rgb"
+  c.crop_size = 64                # training images: centre crop to crop_size x crop_size
+  c.seed = 0                      # controller init and sampling, degradations, DIP inits
+  c.sigma = 25.0
+  c.keep_fraction = 0.5
+  c.factor = 4
+  c.width = 128                   # channels of every NAS-DIP network
+  c.input_depth = 32
+  c.num_steps = 500               # DIP steps per evaluation
+  c.reward = "final"              # final | best (best PSNR over the last reward_window steps)
+  c.reward_window = 0             # 0 = the whole curve
+  c.lr = 0.01
+  c.reg_noise_std = 1.0 / 30.0
+  c.ema_decay = 0.99
+  c.connections = "table"         # table (25 decisions) | pattern (9, shared by every stage)
+  c.sampler = "controller"        # controller | random (the uniform baseline, same budget)
+  c.num_controller_steps = 100
+  c.samples_per_step = 4
+  c.controller = ml_collections.ConfigDict(dict(
+      hidden=100, lr=3.5e-4, b1=0.0, b2=0.9, baseline_decay=0.9, entropy_weight=1e-3,
+      entropy_in="reward"))
+  c.prefilter_metric = ""         # e.g. "psd db strip mse": reject samples before training
+  c.prefilter_quantile = 0.5      # reject above this quantile of the random pool's values
+  c.prefilter_pool = 200
+  c.final_run = True              # restore config.image with the best genotype for t* steps
+  c.final_steps = 0               # 0 = t* from the search
+  c.execution = "auto"
+  c.num_devices = 0
+  c.steps_per_call = 50
+  c.loop = "auto"
+  c.memory_limit_mb = 0
+  c.checkpoint_every = 500
+  c.matmul_precision = "highest"
+  return c
+
+
+def _check_config(config) -> None:
+  if config.task not in degrade.TASKS:
+    raise UserError(f"config.task must be one of {degrade.TASKS}, got {config.task!r}")
+  if config.reward not in REWARDS:
+    raise UserError(f"config.reward must be one of {REWARDS}, got {config.reward!r}")
+  for name in ("num_steps", "num_controller_steps", "samples_per_step", "width", "input_depth",
+               "crop_size", "steps_per_call"):
+    if config[name] < 1:
+      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  if config.crop_size % 32:
+    raise UserError(f"config.crop_size must be a multiple of 32, got {config.crop_size}")
+  if not 0 <= config.reward_window <= config.num_steps:
+    raise UserError("config.reward_window must be in 0..num_steps")
+  if config.prefilter_metric:
+    try:
+      psd_metrics.parse(config.prefilter_metric)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+    if not 0 < config.prefilter_quantile <= 1 or config.prefilter_pool < 2:
+      raise UserError("prefilter_quantile must be in (0, 1] and prefilter_pool >= 2")
+  cohort.resolve_execution(config.execution)
+
+
+def _decisions(config) -> decisions_lib.Decisions:
+  return decisions_lib.Decisions(gt.Space.reference(config.width), config.connections)
+
+
+def _reinforce_config(config) -> reinforce.ReinforceConfig:
+  return reinforce.ReinforceConfig(samples_per_step=config.samples_per_step,
+                                   sampler=config.sampler, **config.controller.to_dict())
+
+
+def train_image_paths(config) -> list:
+  """The training images: a directory's images (sorted), listed paths, or the bundled ones."""
+  spec = config.train_images.strip()
+  if not spec:
+    held_out = restore.DEFAULT_IMAGES[config.task]
+    return [os.path.join(restore.ASSETS, f) for f in sorted(os.listdir(restore.ASSETS))
+            if f.endswith(".png") and f != held_out]
+  if os.path.isdir(spec):
+    paths = sorted(p for p in glob.glob(os.path.join(spec, "*"))
+                   if p.lower().endswith(IMAGE_SUFFIXES))
+    if not paths:
+      raise UserError(f"config.train_images: no images in {spec}")
+    return paths
+  return [p.strip() for p in spec.split(",") if p.strip()]
+
+
+def load_train_problems(config):
+  """(spec, problems): each training image centre-cropped to crop_size and degraded."""
+  problems, spec = [], None
+  for m, path in enumerate(train_image_paths(config)):
+    img = image_io.load_image(path, config.channels, convert=True)
+    if min(img.shape[:2]) < config.crop_size:
+      raise UserError(f"{path}: is {img.shape[1]}x{img.shape[0]} px, smaller than "
+                      f"config.crop_size={config.crop_size}")
+    img = image_io.center_crop(img, config.crop_size)
+    spec, problem = degrade.make_problem(
+        img, config.task, np.random.default_rng([config.seed, m]), sigma=config.sigma,
+        keep_fraction=config.keep_fraction, factor=config.factor)
+    problems.append(problem)
+  return spec, problems
+
+
+def reward_of(curves: np.ndarray, reward: str, window: int) -> float:
+  """The reward of PSNR curves (images, steps): mean over images of the final PSNR, or of the
+  best PSNR over the last `window` steps (0 = all)."""
+  if reward == "final":
+    return float(np.mean(curves[:, -1]))
+  return float(np.mean(np.max(curves[:, -window:] if window else curves, axis=1)))
+
+
+def genotype_key(seed: int, name: str):
+  """The PRNG key of a genotype's fits: a function of its name, so a genotype always gets the
+  same initialisation, z and noise (rewards are reproducible and cacheable)."""
+  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+class DipReward:
+  """reward_fn for reinforce.search: DIP fits of new genotypes over the training images."""
+
+  def __init__(self, config, spec, problems, workdir):
+    self.config, self.spec, self.problems, self.workdir = config, spec, problems, workdir
+    self.decisions = _decisions(config)
+    c = problems[0].observation.shape[-1]
+    cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
+                        ema_decay=config.ema_decay, input_depth=config.input_depth)
+    # one recipe value: one compiled program for the whole search
+    self.recipe = cohort.Recipe(dynamic.Builder(config.input_depth, c, config.width), spec, cfg)
+    self.psnr_input = float(np.mean([degrade.quality(spec, p.clean[0],
+                                                     degrade.baseline_estimate(spec, p))
+                                     for p in problems]))
+    self.evaluated, self.seconds = 0, 0.0
+    self._filter = self._make_filter() if config.prefilter_metric else None
+    os.makedirs(os.path.join(workdir, "evaluations"), exist_ok=True)
+
+  def _make_filter(self):
+    """(scorer, threshold): the metric on the first training image, rejecting above the
+    quantile of a pool of uniformly sampled genotypes (its values kept in prefilter.json)."""
+    config, problem = self.config, self.problems[0]
+    h, w = problem.clean.shape[1:3]
+    scorer = isnas.make_scorer(self.spec, problem.observation, (h, w), config.width,
+                               [config.prefilter_metric], 1, 1)
+    path = os.path.join(self.workdir, "prefilter.json")
+    if os.path.exists(path):
+      threshold = json.load(open(path, encoding="utf-8"))["threshold"]
+    else:
+      actions, _, _ = controller_lib.sample(None, None, self.decisions,
+                                            jax.random.key(self.config.seed + 1),
+                                            config.prefilter_pool)
+      pool = [self._score(scorer, self.decisions.decode(a)) for a in np.asarray(actions)]
+      threshold = float(np.quantile(pool, config.prefilter_quantile))
+      files.write_json(path, {"metric": config.prefilter_metric, "threshold": threshold,
+                              "quantile": config.prefilter_quantile, "pool": pool})
+    return scorer, threshold
+
+  def _score(self, scorer, genotype) -> float:
+    key = genotype_key(self.config.seed, gt.to_name(genotype))
+    return float(scorer(key, dynamic.encode(genotype, self.config.width))[0])
+
+  def _lowest_reward(self):
+    """The lowest reward of any evaluated genotype (a rejected sample's reward), None if none."""
+    found = glob.glob(os.path.join(self.workdir, "evaluations", "*.npz"))
+    if not found:
+      return None
+    return min(reward_of(np.load(p)["psnr"], self.config.reward, self.config.reward_window)
+               for p in found)
+
+  def _path(self, name):
+    return os.path.join(self.workdir, "evaluations", name + ".npz")
+
+  def __call__(self, step: int, sequences: list) -> tuple:
+    t0 = time.perf_counter()
+    genotypes = [self.decisions.decode(a) for a in sequences]
+    names = [gt.to_name(g) for g in genotypes]
+    rewards, statuses = [None] * len(names), ["evaluated"] * len(names)
+    floor = self._lowest_reward()
+    if self._filter is not None and floor is not None:
+      scorer, threshold = self._filter
+      for i, g in enumerate(genotypes):
+        if self._score(scorer, g) > threshold:
+          rewards[i], statuses[i] = floor, "rejected"
+    todo = [i for i in range(len(names)) if rewards[i] is None
+            and not os.path.exists(self._path(names[i]))]
+    cohort_dir = os.path.join(self.workdir, "cohorts", f"step_{step:05d}")
+    for stale in glob.glob(os.path.join(self.workdir, "cohorts", "step_*")):
+      if stale != cohort_dir:
+        shutil.rmtree(stale, ignore_errors=True)
+    if todo:
+      self._train([genotypes[i] for i in todo], [names[i] for i in todo], cohort_dir)
+    shutil.rmtree(cohort_dir, ignore_errors=True)
+    for i, name in enumerate(names):
+      if rewards[i] is None:
+        with np.load(self._path(name)) as z:
+          rewards[i] = reward_of(z["psnr"], self.config.reward, self.config.reward_window)
+    self.evaluated += len(todo)
+    self.seconds += time.perf_counter() - t0
+    return rewards, statuses
+
+  def _train(self, genotypes, names, cohort_dir) -> None:
+    config, m = self.config, len(self.problems)
+    keys = jnp.stack([jax.random.fold_in(genotype_key(config.seed, n), j)
+                      for n in names for j in range(m)])
+    codes = dynamic.stack_codes([dynamic.encode(g, config.width)
+                                 for g in genotypes for _ in range(m)])
+    members = cohort.make_members(keys, [p for _ in genotypes for p in self.problems], codes)
+    execution = cohort.resolve_execution(config.execution)
+    result = cohort.train(
+        self.recipe, members, config.num_steps, execution=execution,
+        mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
+        steps_per_call=config.steps_per_call, loop=config.loop,
+        memory_limit_bytes=config.memory_limit_mb * 2**20, workdir=cohort_dir,
+        checkpoint_every=config.checkpoint_every)
+    psnr = result.curves["psnr"].reshape(len(genotypes), m, -1)
+    for g, name in enumerate(names):
+      image_io.atomic_write(self._path(name), lambda f, g=g: np.savez(
+          f, psnr=psnr[g], best_psnr=result.best_psnr[g * m:(g + 1) * m]))
+
+  def curves(self, name: str) -> np.ndarray:
+    with np.load(self._path(name)) as z:
+      return z["psnr"]
+
+
+def _best(history, decisions, reward_fn) -> dict:
+  evaluated = np.flatnonzero(history["status"] == reinforce.STATUSES.index("evaluated"))
+  if not len(evaluated):
+    return {}
+  i = int(evaluated[np.argmax(history["reward"][evaluated])])
+  genotype = decisions.decode(history["actions"][i])
+  name = gt.to_name(genotype)
+  mean_curve = reward_fn.curves(name).mean(axis=0)
+  return {"name": name, "cell": genotype.cell.describe(), "reward": float(history["reward"][i]),
+          "found_at_step": i // reward_fn.config.samples_per_step, "sample_index": i,
+          "t_star": int(np.argmax(mean_curve)) + 1, "psnr_at_t_star": float(mean_curve.max())}
+
+
+def _write_reports(workdir, config, history, decisions, reward_fn) -> dict:
+  batch = config.samples_per_step
+  names = [gt.to_name(decisions.decode(a)) for a in history["actions"]]
+  files.write_csv(os.path.join(workdir, "history.csv"),
+                  ["step", "sample", "name", "cell", "reward", "status", "logp", "entropy"],
+                  [[i // batch, i % batch, n, decisions.decode(a).cell.describe(),
+                    float(r), reinforce.STATUSES[s], float(lp), float(e)]
+                   for i, (n, a, r, s, lp, e) in enumerate(zip(
+                       names, history["actions"], history["reward"], history["status"],
+                       history["logp"], history["entropy"]))])
+  best = _best(history, decisions, reward_fn)
+  if best:
+    files.write_json(os.path.join(workdir, "best.json"), best)
+    image_io.atomic_write(os.path.join(workdir, "best_genotype.txt"),
+                          lambda f: f.write((best["name"] + "\n").encode()))
+  rewards = history["reward"].reshape(-1, batch)
+  files.line_plot(os.path.join(workdir, "reward.png"), {
+      "mean reward per step": rewards.mean(axis=1),
+      "best so far": np.maximum.accumulate(rewards.max(axis=1)),
+      "baseline": history["baseline"]}, "controller step", "reward (PSNR, dB)",
+      f"{config.sampler} search, {config.task}")
+  return best
+
+
+def _final_config(config, best) -> ml_collections.ConfigDict:
+  rc = restore.base_config()
+  for k in ("task", "image", "channels", "seed", "sigma", "keep_fraction", "factor",
+            "input_depth", "lr", "reg_noise_std", "ema_decay", "steps_per_call", "loop",
+            "checkpoint_every", "matmul_precision", "memory_limit_mb"):
+    rc[k] = config[k]
+  rc.model, rc.genotype = "nasdip", best["name"]
+  rc.net.channels_down = rc.net.channels_up = (config.width,) * 5
+  rc.num_steps = config.final_steps or best["t_star"]
+  rc.log_every = min(rc.log_every, rc.num_steps)
+  return rc
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Searches for config.num_controller_steps steps (resuming a killed run), then restores
+  config.image with the best genotype for t* steps."""
+  t_start = time.perf_counter()
+  _check_config(config)
+  decisions = _decisions(config)
+  rcfg = _reinforce_config(config)
+  saved = os.path.join(workdir, "config.json")
+  now = json.loads(json.dumps(config.to_dict()))
+  if os.path.exists(saved):
+    old = json.load(open(saved, encoding="utf-8"))
+    changed = sorted(k for k in set(old) | set(now) if k not in (
+        "num_controller_steps", "final_run", "final_steps") and old.get(k) != now.get(k))
+    if changed:
+      raise UserError(f"{workdir} holds a search with other settings ({', '.join(changed)}); "
+                      "use a new --workdir")
+  spec, problems = load_train_problems(config)
+  files.make_workdir(workdir)
+  files.write_json(saved, now)
+  total = config.num_controller_steps
+  bar = tqdm(total=total, disable=not sys.stderr.isatty(), desc=f"{config.sampler} search",
+             unit="step")
+  with jax.default_matmul_precision(config.matmul_precision):
+    reward_fn = DipReward(config, spec, problems, workdir)
+
+    def on_step(history):
+      best = _write_reports(workdir, config, history, decisions, reward_fn)
+      bar.update(len(history["baseline"]) - bar.n)
+      bar.set_postfix(best=f"{best.get('reward', float('nan')):.2f}")
+
+    history = reinforce.search(decisions, rcfg, reward_fn, total, workdir, config.seed, on_step)
+    bar.close()
+    best = _write_reports(workdir, config, history, decisions, reward_fn)
+  status = np.bincount(history["status"], minlength=len(reinforce.STATUSES))
+  summary = {
+      "task": config.task, "sampler": config.sampler, "train_images": [
+          os.path.basename(p) for p in train_image_paths(config)],
+      "crop_size": config.crop_size, "controller_steps": len(history["baseline"]),
+      "samples": int(len(history["reward"])),
+      **{f"num_{s}": int(n) for s, n in zip(reinforce.STATUSES, status)},
+      "best": best, "psnr_input_train": reward_fn.psnr_input,
+      "mean_reward_first_step": float(history["reward"][:config.samples_per_step].mean()),
+      "mean_reward_last_step": float(history["reward"][-config.samples_per_step:].mean()),
+      "evaluations_this_run": reward_fn.evaluated,
+      "evaluations_per_hour": (3600 * reward_fn.evaluated / reward_fn.seconds
+                               if reward_fn.evaluated else None),
+      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+  if config.final_run and best:
+    final = restore.run(_final_config(config, best), os.path.join(workdir, "final"))
+    summary.update(image=final["image"], genotype=best["name"], t_star=best["t_star"],
+                   psnr_final=final["psnr_final"], psnr_best=final["psnr_best"],
+                   best_step=final["best_step"])
+  summary["wall_seconds"] = time.perf_counter() - t_start
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary
