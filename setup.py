@@ -27,7 +27,10 @@ setuptools.setup(
         "orbax-checkpoint>=0.11",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        # training sets registered as TFDS datasets (imaging/tfds_image_set.py); no TensorFlow
+        "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-datasets>=4.9.7",
+                 "array-record>=0.5", "importlib_resources"],
         "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
     },
     license="Apache-2.0",

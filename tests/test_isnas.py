@@ -124,7 +124,7 @@ def _tiny(**overrides):
   # the shapes and fit settings of tests/test_cohort.py's dynamic cohort: one cached program
   c.update(candidates="sample", num_candidates=6, width=16, top_n=3, num_steps=2,
            crop_size=32, input_depth=8, ema_decay=0.9, steps_per_call=2, resize_short_side=0,
-           rank_by=("psd db strip mse",), checkpoint_every=0, execution="loop")
+           rank_by=("psd db strip mse",), checkpoint_every=0, execution="loop", network="dynamic")
   c.update(overrides)
   return c
 
@@ -199,7 +199,7 @@ def test_tiny_nas_dataset_run(tmp_path):
   c = load_config("nas_dataset").get_config()
   c.update(candidates="sample", num_candidates=4, width=16, num_steps=2, crop_size=32,
            input_depth=8, ema_decay=0.9, steps_per_call=2, checkpoint_every=0, execution="loop",
-           tasks=("denoise",), top_ns=(2, 3), num_outputs=1, channels="rgb")
+           tasks=("denoise",), top_ns=(2, 3), num_outputs=1, channels="rgb", network="dynamic")
   workdir = str(tmp_path / "ds")
   summary = nas_dataset.run(c, workdir)
   sub = os.path.join(workdir, "denoise", "default")

@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
-from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import dynamic
 from nasdip_jax.report import files
+from nasdip_jax.runs import genotype_fit
 from nasdip_jax.runs import restore
 from nasdip_jax.search import isnas
 from nasdip_jax.search import psd_metrics
@@ -69,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.reg_noise_std = 1.0 / 30.0
   c.ema_decay = 0.99
   c.final_model = "selected"      # or reference_last_ranked (the reference's bug, see README)
+  c.network = "auto"              # static | dynamic | auto (static on CPU), see runs.genotype_fit
   c.execution = "auto"
   c.num_devices = 0
   c.steps_per_call = 50
@@ -103,6 +104,7 @@ def _check_config(config) -> None:
     raise UserError("resized training is for denoising and inpainting (the reference trains SR "
                     "at full size); set config.resize_short_side=0")
   cohort.resolve_execution(config.execution)
+  genotype_fit.resolve_network(config.network)
 
 
 def candidate_genotypes(config):
@@ -159,22 +161,11 @@ def _slug(metric: str) -> str:
 
 
 def train_genotypes(config, spec, problem, genotypes, keys, num_steps, workdir):
-  """The genotypes (dynamic network) fitted to one problem as a cohort, keys[i] for member i."""
-  c = problem.observation.shape[-1]
-  depth = config.input_depth or c
-  cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
-                      ema_decay=config.ema_decay, input_depth=depth)
-  width = config.width
-  build = dynamic.Builder(depth, c, width)
-  codes = dynamic.stack_codes([dynamic.encode(g, width) for g in genotypes])
-  members = cohort.make_members(keys, problem, codes)
-  execution = cohort.resolve_execution(config.execution)
-  return cohort.train(
-      cohort.Recipe(build, spec, cfg), members, num_steps, execution=execution,
-      mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
-      steps_per_call=config.steps_per_call, loop=config.loop,
-      memory_limit_bytes=config.memory_limit_mb * 2**20, workdir=workdir,
-      checkpoint_every=config.checkpoint_every)
+  """The genotypes fitted to one problem (static or dynamic networks, config.network), keys[i]
+  for member i."""
+  depth = config.input_depth or problem.observation.shape[-1]
+  return genotype_fit.fit_genotypes(config, spec, genotypes, [problem], keys, num_steps, workdir,
+                                    depth)
 
 
 def _select(config, spec, problem, small, names, genotypes, values, metric, workdir) -> dict:

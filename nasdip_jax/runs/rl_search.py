@@ -4,8 +4,8 @@ with DIP to a held-out set of training images, and its PSNR is the REINFORCE rew
     from nasdip_jax.runs import rl_search
     summary = rl_search.run(config, workdir)   # configs/rl_*.py
 
-Each controller step trains its new genotypes on every training image as one cohort (dynamic
-network: one compiled program for the whole space). The reward of a genotype is its PSNR after
+Each controller step trains its new genotypes on every training image (`runs.genotype_fit`:
+the dynamic network as one cohort, or static networks, the faster choice on CPU). The reward of a genotype is its PSNR after
 `num_steps` DIP steps (`reward="final"`) or the best PSNR over the last `reward_window` steps
 (`"best"`), averaged over the images. Optionally an ISNAS-DIP metric rejects samples before any
 training (`prefilter_metric`): those scoring worse than the `prefilter_quantile` of a random pool
@@ -35,11 +35,12 @@ from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
-from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import image_sets
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import dynamic
 from nasdip_jax.report import files
+from nasdip_jax.runs import genotype_fit
 from nasdip_jax.runs import restore
 from nasdip_jax.search import controller as controller_lib
 from nasdip_jax.search import isnas
@@ -49,7 +50,6 @@ from nasdip_jax.space import decisions as decisions_lib
 from nasdip_jax.space import genotype as gt
 
 REWARDS = ("final", "best")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -57,8 +57,10 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.run = "rl_search"
   c.task = "denoise"              # denoise | inpaint | sr
-  c.train_images = ""             # a directory, or comma-separated paths; "" = the bundled
-                                  # images other than the task's default (converted to channels)
+  c.train_images = ""             # a folder, comma-separated files or tfds:NAME[:SPLIT]
+                                  # (imaging.image_sets); "" = the bundled images other than the
+                                  # task's default; all converted to config.channels
+  c.tfds_data_dir = ""            # for tfds: sets ("" = TFDS's default)
   c.image = ""                    # held-out image of the final run; "" = the task's bundled one
   c.channels = "rgb"
   c.crop_size = 64                # training images: centre crop to crop_size x crop_size
@@ -68,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.factor = 4
   c.width = 128                   # channels of every NAS-DIP network
   c.input_depth = 32
+  c.network = "auto"              # static | dynamic | auto (static on CPU), see runs.genotype_fit
   c.num_steps = 500               # DIP steps per evaluation
   c.reward = "final"              # final | best (best PSNR over the last reward_window steps)
   c.reward_window = 0             # 0 = the whole curve
@@ -107,6 +110,7 @@ def _check_config(config) -> None:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
   if config.crop_size % 32:
     raise UserError(f"config.crop_size must be a multiple of 32, got {config.crop_size}")
+  genotype_fit.resolve_network(config.network)
   if not 0 <= config.reward_window <= config.num_steps:
     raise UserError("config.reward_window must be in 0..num_steps")
   if config.prefilter_metric:
@@ -128,36 +132,31 @@ def _reinforce_config(config) -> reinforce.ReinforceConfig:
                                    sampler=config.sampler, **config.controller.to_dict())
 
 
-def train_image_paths(config) -> list:
-  """The training images: a directory's images (sorted), listed paths, or the bundled ones."""
+def train_images(config) -> list:
+  """[(name, uint8 image)] of config.train_images (converted to config.channels); "" = the
+  bundled images other than the task's default."""
   spec = config.train_images.strip()
   if not spec:
     held_out = restore.DEFAULT_IMAGES[config.task]
-    return [os.path.join(restore.ASSETS, f) for f in sorted(os.listdir(restore.ASSETS))
-            if f.endswith(".png") and f != held_out]
-  if os.path.isdir(spec):
-    paths = sorted(p for p in glob.glob(os.path.join(spec, "*"))
-                   if p.lower().endswith(IMAGE_SUFFIXES))
-    if not paths:
-      raise UserError(f"config.train_images: no images in {spec}")
-    return paths
-  return [p.strip() for p in spec.split(",") if p.strip()]
+    spec = ",".join(os.path.join(restore.ASSETS, f) for f in sorted(os.listdir(restore.ASSETS))
+                    if f.endswith(".png") and f != held_out)
+  return image_sets.load(spec, config.channels, config.tfds_data_dir)
 
 
 def load_train_problems(config):
-  """(spec, problems): each training image centre-cropped to crop_size and degraded."""
-  problems, spec = [], None
-  for m, path in enumerate(train_image_paths(config)):
-    img = image_io.load_image(path, config.channels, convert=True)
+  """(names, spec, problems): each training image centre-cropped to crop_size and degraded."""
+  names, problems, spec = [], [], None
+  for m, (name, img) in enumerate(train_images(config)):
     if min(img.shape[:2]) < config.crop_size:
-      raise UserError(f"{path}: is {img.shape[1]}x{img.shape[0]} px, smaller than "
-                      f"config.crop_size={config.crop_size}")
+      raise UserError(f"training image {name}: is {img.shape[1]}x{img.shape[0]} px, smaller "
+                      f"than config.crop_size={config.crop_size}")
     img = image_io.center_crop(img, config.crop_size)
     spec, problem = degrade.make_problem(
         img, config.task, np.random.default_rng([config.seed, m]), sigma=config.sigma,
         keep_fraction=config.keep_fraction, factor=config.factor)
+    names.append(name)
     problems.append(problem)
-  return spec, problems
+  return names, spec, problems
 
 
 def reward_of(curves: np.ndarray, reward: str, window: int) -> float:
@@ -180,11 +179,7 @@ class DipReward:
   def __init__(self, config, spec, problems, workdir):
     self.config, self.spec, self.problems, self.workdir = config, spec, problems, workdir
     self.decisions = _decisions(config)
-    c = problems[0].observation.shape[-1]
-    cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
-                        ema_decay=config.ema_decay, input_depth=config.input_depth)
-    # one recipe value: one compiled program for the whole search
-    self.recipe = cohort.Recipe(dynamic.Builder(config.input_depth, c, config.width), spec, cfg)
+    self.network = genotype_fit.resolve_network(config.network)
     self.psnr_input = float(np.mean([degrade.quality(spec, p.clean[0],
                                                      degrade.baseline_estimate(spec, p))
                                      for p in problems]))
@@ -259,16 +254,8 @@ class DipReward:
     config, m = self.config, len(self.problems)
     keys = jnp.stack([jax.random.fold_in(genotype_key(config.seed, n), j)
                       for n in names for j in range(m)])
-    codes = dynamic.stack_codes([dynamic.encode(g, config.width)
-                                 for g in genotypes for _ in range(m)])
-    members = cohort.make_members(keys, [p for _ in genotypes for p in self.problems], codes)
-    execution = cohort.resolve_execution(config.execution)
-    result = cohort.train(
-        self.recipe, members, config.num_steps, execution=execution,
-        mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
-        steps_per_call=config.steps_per_call, loop=config.loop,
-        memory_limit_bytes=config.memory_limit_mb * 2**20, workdir=cohort_dir,
-        checkpoint_every=config.checkpoint_every)
+    result = genotype_fit.fit_genotypes(config, self.spec, genotypes, self.problems, keys,
+                                        config.num_steps, cohort_dir, config.input_depth)
     psnr = result.curves["psnr"].reshape(len(genotypes), m, -1)
     for g, name in enumerate(names):
       image_io.atomic_write(self._path(name), lambda f, g=g: np.savez(
@@ -339,13 +326,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   saved = os.path.join(workdir, "config.json")
   now = json.loads(json.dumps(config.to_dict()))
   if os.path.exists(saved):
-    old = json.load(open(saved, encoding="utf-8"))
+    # fields missing from an older workdir's config count as their defaults
+    old = {**json.loads(json.dumps(base_config().to_dict())),
+           **json.load(open(saved, encoding="utf-8"))}
     changed = sorted(k for k in set(old) | set(now) if k not in (
         "num_controller_steps", "final_run", "final_steps") and old.get(k) != now.get(k))
     if changed:
       raise UserError(f"{workdir} holds a search with other settings ({', '.join(changed)}); "
                       "use a new --workdir")
-  spec, problems = load_train_problems(config)
+  image_names, spec, problems = load_train_problems(config)
   files.make_workdir(workdir)
   files.write_json(saved, now)
   total = config.num_controller_steps
@@ -364,8 +353,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     best = _write_reports(workdir, config, history, decisions, reward_fn)
   status = np.bincount(history["status"], minlength=len(reinforce.STATUSES))
   summary = {
-      "task": config.task, "sampler": config.sampler, "train_images": [
-          os.path.basename(p) for p in train_image_paths(config)],
+      "task": config.task, "sampler": config.sampler, "network": reward_fn.network,
+      "train_images": image_names,
       "crop_size": config.crop_size, "controller_steps": len(history["baseline"]),
       "samples": int(len(history["reward"])),
       **{f"num_{s}": int(n) for s, n in zip(reinforce.STATUSES, status)},
