@@ -190,13 +190,7 @@ def _conv(x, w, groups=1, dilation=1):
 
 
 def _tconv(x, w_iohw, b, stride, dilation=1):
-  w = jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1)
-  lo = dilation * (K // 2)
-  y = jax.lax.conv_general_dilated(x, w, (1, 1), ((lo, lo + stride - 1),) * 2,
-                                   lhs_dilation=(stride, stride),
-                                   rhs_dilation=(dilation, dilation),
-                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  return y + b
+  return cells.conv_transpose(x, w_iohw, stride, dilation) + b
 
 
 def _dilated(code, extended, fn):

@@ -216,8 +216,11 @@ class DipReward:
     found = glob.glob(os.path.join(self.workdir, "evaluations", "*.npz"))
     if not found:
       return None
-    return min(reward_of(np.load(p)["psnr"], self.config.reward, self.config.reward_window)
-               for p in found)
+    rewards = []
+    for path in found:
+      with np.load(path) as z:
+        rewards.append(reward_of(z["psnr"], self.config.reward, self.config.reward_window))
+    return min(rewards)
 
   def _path(self, name):
     return os.path.join(self.workdir, "evaluations", name + ".npz")
