@@ -1,6 +1,7 @@
 """A small real NAS-DIP RL search against random sampling of the same budget (denoising, sigma 25).
 
-    python benchmarks/rl_search.py [--data=../shared/data] [--steps=10] [--workdir=/tmp/rl_bench]
+    python benchmarks/rl_search.py [--data=../shared/data] [--steps=8] [--workdir=/tmp/rl_bench]
+        [--arms=controller,random,controller+prefilter]
 
 Training set: 64-px centre crops of Set12 images 01-02 (grayscale); held out: Set12 05. Each
 sampled genotype (width 32) is fitted for 150 DIP steps per image and its final PSNR is the
@@ -32,8 +33,10 @@ from nasdip_jax.runs import rl_search  # pylint: disable=wrong-import-position
 
 _DATA = flags.DEFINE_string("data", os.path.join(os.path.dirname(report.HERE), "..", "shared",
                                                  "data"), "The test-set folder.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Controller steps (4 samples each).")
-_WORKDIR = flags.DEFINE_string("workdir", "/tmp/rl_bench", "Where the two runs live.")
+_STEPS = flags.DEFINE_integer("steps", 8, "Controller steps (4 samples each).")
+_WORKDIR = flags.DEFINE_string("workdir", "/tmp/rl_bench", "Where the runs live.")
+_ARMS = flags.DEFINE_list("arms", ["controller", "random", "controller+prefilter"],
+                          "Which runs (each resumes from its workdir).")
 
 
 ARMS = {"controller": {}, "random": {"sampler": "random"},
@@ -57,7 +60,7 @@ def _config(arm: str):
 def main(argv):
   del argv
   runs, curves = {}, {}
-  for sampler in ARMS:
+  for sampler in _ARMS.value:
     workdir = os.path.join(_WORKDIR.value, sampler.replace("+", "_"))
     summary = rl_search.run(_config(sampler), workdir)
     with open(os.path.join(workdir, "history.csv"), encoding="utf-8") as f:
