@@ -5,12 +5,11 @@ import sys
 
 import jax
 
-# Eight simulated CPU devices for the sharding tests; a persistent compilation cache so that the
-# few distinct programs the suite compiles are compiled once per machine, not once per test.
+# Eight simulated CPU devices for the sharding tests. No persistent compilation cache: on a cold
+# cache, serialising one of the suite's late executables segfaulted inside XLA (twice, in
+# tests/test_skip.py after the whole suite; not alone). Programs are shared within the run
+# through fixtures and fit.cohort's program cache instead.
 jax.config.update("jax_num_cpu_devices", 8)
-jax.config.update("jax_compilation_cache_dir",
-                  os.path.join(os.path.dirname(__file__), ".jax_cache"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 TESTS_DIR = os.path.dirname(__file__)
 TESTDATA = os.path.join(TESTS_DIR, "testdata")

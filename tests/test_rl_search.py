@@ -84,13 +84,14 @@ def test_tiny_search_end_to_end_with_prefilter_resume_and_final_run(tmp_path, he
   assert final["genotype"] == best["name"] and final["steps"] == best["t_star"]
   assert final["image"] == "house32.png" and np.isfinite(s["psnr_final"])
   assert os.path.isfile(os.path.join(workdir, "reward.png"))
+  assert s["evaluations_per_hour"] > 0
   # rerun with one more controller step: the first two steps are kept, not recomputed
   more = rl_search.run(_config(image=held_out_image, prefilter_metric="psd db strip mse",
                                prefilter_pool=8, prefilter_quantile=0.01,
                                num_controller_steps=3, final_run=False), workdir)
   rows3 = list(csv.DictReader(open(os.path.join(workdir, "history.csv"))))
   assert rows3[:4] == rows and len(rows3) == 6
-  assert more["evaluations_this_run"] <= 2
+  assert more["evaluations_this_run"] <= 2 and more["evaluations_per_hour"] > 0
   with pytest.raises(UserError, match="other settings \\(seed\\)"):
     rl_search.run(_config(image=held_out_image, prefilter_metric="psd db strip mse",
                           prefilter_pool=8, prefilter_quantile=0.01, seed=1), workdir)

@@ -183,7 +183,7 @@ class DipReward:
     self.psnr_input = float(np.mean([degrade.quality(spec, p.clean[0],
                                                      degrade.baseline_estimate(spec, p))
                                      for p in problems]))
-    self.evaluated, self.seconds = 0, 0.0
+    self.evaluated = 0
     self._filter = self._make_filter() if config.prefilter_metric else None
     os.makedirs(os.path.join(workdir, "evaluations"), exist_ok=True)
 
@@ -226,7 +226,6 @@ class DipReward:
     return os.path.join(self.workdir, "evaluations", name + ".npz")
 
   def __call__(self, step: int, sequences: list) -> tuple:
-    t0 = time.perf_counter()
     genotypes = [self.decisions.decode(a) for a in sequences]
     names = [gt.to_name(g) for g in genotypes]
     rewards, statuses = [None] * len(names), ["evaluated"] * len(names)
@@ -250,19 +249,30 @@ class DipReward:
         with np.load(self._path(name)) as z:
           rewards[i] = reward_of(z["psnr"], self.config.reward, self.config.reward_window)
     self.evaluated += len(todo)
-    self.seconds += time.perf_counter() - t0
     return rewards, statuses
 
   def _train(self, genotypes, names, cohort_dir) -> None:
     config, m = self.config, len(self.problems)
     keys = jnp.stack([jax.random.fold_in(genotype_key(config.seed, n), j)
                       for n in names for j in range(m)])
+    t0 = time.perf_counter()
     result = genotype_fit.fit_genotypes(config, self.spec, genotypes, self.problems, keys,
                                         config.num_steps, cohort_dir, config.input_depth)
+    seconds = (time.perf_counter() - t0) / len(genotypes)  # incl. compiling, excl. resumed work
     psnr = result.curves["psnr"].reshape(len(genotypes), m, -1)
     for g, name in enumerate(names):
       image_io.atomic_write(self._path(name), lambda f, g=g: np.savez(
-          f, psnr=psnr[g], best_psnr=result.best_psnr[g * m:(g + 1) * m]))
+          f, psnr=psnr[g], best_psnr=result.best_psnr[g * m:(g + 1) * m], seconds=seconds))
+
+  def evaluations_per_hour(self):
+    """Over every evaluation of the workdir that recorded its time (a resumed fit's time counts
+    only the part run after the resume)."""
+    seconds = []
+    for path in glob.glob(os.path.join(self.workdir, "evaluations", "*.npz")):
+      with np.load(path) as z:
+        if "seconds" in z.files:
+          seconds.append(float(z["seconds"]))
+    return 3600 * len(seconds) / sum(seconds) if seconds and sum(seconds) > 0 else None
 
   def curves(self, name: str) -> np.ndarray:
     with np.load(self._path(name)) as z:
@@ -365,8 +375,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "mean_reward_first_step": float(history["reward"][:config.samples_per_step].mean()),
       "mean_reward_last_step": float(history["reward"][-config.samples_per_step:].mean()),
       "evaluations_this_run": reward_fn.evaluated,
-      "evaluations_per_hour": (3600 * reward_fn.evaluated / reward_fn.seconds
-                               if reward_fn.evaluated else None),
+      "evaluations_per_hour": reward_fn.evaluations_per_hour(),
       "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
   if config.final_run and best:
     final = restore.run(_final_config(config, best), os.path.join(workdir, "final"))
