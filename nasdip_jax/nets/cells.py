@@ -9,6 +9,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from nasdip_jax.imaging import resample
@@ -104,7 +105,7 @@ def _conv_transpose_x2(x, w_iohw):
       if not th or not tw:
         cols.append(jnp.zeros((n, h, w_, w_iohw.shape[1]), x.dtype))
         continue
-      sub = w_iohw[:, :, jnp.array(th)][:, :, :, jnp.array(tw)].transpose(2, 3, 0, 1)
+      sub = w_iohw[:, :, np.array(th)][:, :, :, np.array(tw)].transpose(2, 3, 0, 1)
       cols.append(jax.lax.conv_general_dilated(x, sub, (1, 1), (ph, pw),
                                                dimension_numbers=("NHWC", "HWIO", "NHWC")))
     rows.append(jnp.stack(cols, axis=3))         # (N, H, W, 2 [rw], C)

@@ -73,22 +73,7 @@ def side_by_side(path: str, panels) -> None:
   _save_figure(fig, path)
 
 
-def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
-  """Plots PSNR per step for each named curve, marking the oracle-best step."""
-  fig, ax = plt.subplots(figsize=(6, 3.5))
-  for name, values in curves.items():
-    ax.plot(np.arange(len(values)), values, lw=1, label=name)
-  ax.axvline(best_step, color="gray", ls=":", lw=1, label=f"best step {best_step}")
-  ax.set_xlabel("step")
-  ax.set_ylabel("PSNR (dB)")
-  ax.set_title(title, fontsize=9)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  _save_figure(fig, path)
-
-
-def line_plot(path: str, curves: dict, xlabel: str, ylabel: str, title: str) -> None:
-  """Plots each named 1-D series against its index (NaN points are left out)."""
+def _line_axes(curves: dict, xlabel: str, ylabel: str, title: str):
   fig, ax = plt.subplots(figsize=(6, 3.5))
   for name, values in curves.items():
     ax.plot(np.arange(len(values)), values, lw=1, label=name)
@@ -96,6 +81,20 @@ def line_plot(path: str, curves: dict, xlabel: str, ylabel: str, title: str) -> 
   ax.set_ylabel(ylabel)
   ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
+  return fig, ax
+
+
+def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
+  """Plots PSNR per step for each named curve, marking the oracle-best step."""
+  fig, ax = _line_axes(curves, "step", "PSNR (dB)", title)
+  ax.axvline(best_step, color="gray", ls=":", lw=1, label=f"best step {best_step}")
+  ax.legend(fontsize=8)
+  _save_figure(fig, path)
+
+
+def line_plot(path: str, curves: dict, xlabel: str, ylabel: str, title: str) -> None:
+  """Plots each named 1-D series against its index (NaN points are left out)."""
+  fig, ax = _line_axes(curves, xlabel, ylabel, title)
   ax.legend(fontsize=8)
   _save_figure(fig, path)
 

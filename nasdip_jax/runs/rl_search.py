@@ -229,8 +229,8 @@ class DipReward:
     genotypes = [self.decisions.decode(a) for a in sequences]
     names = [gt.to_name(g) for g in genotypes]
     rewards, statuses = [None] * len(names), ["evaluated"] * len(names)
-    floor = self._lowest_reward()
-    if self._filter is not None and floor is not None:
+    floor = self._lowest_reward() if self._filter is not None else None
+    if floor is not None:
       scorer, threshold = self._filter
       for i, g in enumerate(genotypes):
         if self._score(scorer, g) > threshold:
