@@ -9,25 +9,15 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nasdip_jax.nets import conv_gemm
+from nasdip_jax.nets import conv_winograd
 
 BN_EPS = 1e-5
 LEAKY_SLOPE = 0.2
-CONV_IMPLS = ("auto", "xla", "gemm")
+CONV_IMPLS = ("auto", "xla", "gemm", "winograd")
 
-
-GEMM_PIXELS = (128 * 128, 256 * 256)
-_IMAGE_PIXELS = contextvars.ContextVar("image_pixels", default=0)
+GEMM_1X1_MIN_PIXELS = 32 * 32
+WINOGRAD_MIN_PIXELS = 128 * 128
 _MEMBER_BATCHED = contextvars.ContextVar("member_batched", default=False)
-
-
-@contextlib.contextmanager
-def image_size(height: int, width: int):
-  """Tells the layers traced inside which network input size they serve (for 'auto')."""
-  token = _IMAGE_PIXELS.set(height * width)
-  try:
-    yield
-  finally:
-    _IMAGE_PIXELS.reset(token)
 
 
 @contextlib.contextmanager
@@ -40,24 +30,37 @@ def member_batched():
     _MEMBER_BATCHED.reset(token)
 
 
-def use_gemm(impl: str, height: int, width: int) -> bool:
-  """Whether a layer runs as matrix products (see conv_gemm) or XLA's convolution.
+def conv_path(impl: str, kernel: int, stride: int, dilation: int, height: int, width: int) -> str:
+  """How a same-padded convolution of an HxW input runs: 'xla', 'gemm' or 'winograd'.
 
-  'auto' picks matrix products on CPU for layers of 128x128 to 256x256 pixels in networks whose
-  input is at most 256x256, where they were faster (DIP step at 256 px: 0.64 vs 0.54 steps/s);
-  smaller layers gain nothing, and in larger networks the im2col buffers' memory traffic loses
-  (512 px: 0.093 vs 0.120 steps/s, with more memory). Vmapped over cohort members, every layer
-  on CPU uses matrix products: XLA turns a vmapped convolution into a grouped one, which its CPU
-  backend runs slowly (4 skip networks at 64 px: 8.5 vs 14 member-steps/s). Other backends use
-  XLA's convolution.
+  'winograd' (see conv_winograd) applies to 3x3 stride-1 layers with an even output and falls
+  back to 'xla' elsewhere; 'gemm' (see conv_gemm) applies everywhere. 'auto' picks, on CPU
+  (fwd+bwd per layer on 2 cores, see benchmarks/README.md):
+  - Winograd for 3x3 stride-1 layers of at least 128x128 pixels (132->128 at 256 px: 0.52 s
+    against 0.90 s for XLA's convolution; at 64x64 and below it does not gain);
+  - a matrix product for 1x1 layers of at least 32x32 pixels (128->128 at 512 px: 0.43 s
+    against 1.43 s);
+  - matrix products for every other layer vmapped over cohort members: XLA turns a vmapped
+    convolution into a grouped one, which its CPU backend runs slowly (4 skip networks at
+    64 px: 8.5 vs 14 member-steps/s);
+  - XLA's convolution otherwise (stride-2 layers: im2col loses to it at every size).
+  Other backends use XLA's convolution.
   """
   if impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {impl!r}")
-  if impl == "auto":
-    lo, hi = GEMM_PIXELS
-    return jax.default_backend() == "cpu" and (
-        _MEMBER_BATCHED.get() or (lo <= height * width <= hi and _IMAGE_PIXELS.get() <= hi))
-  return impl == "gemm"
+  winograd = conv_winograd.supported(kernel, stride, dilation, height, width)
+  if impl == "winograd":
+    return "winograd" if winograd else "xla"
+  if impl != "auto":
+    return impl
+  if jax.default_backend() != "cpu":
+    return "xla"
+  pixels = height * width
+  if winograd and pixels >= WINOGRAD_MIN_PIXELS:
+    return "winograd"
+  if _MEMBER_BATCHED.get() or (kernel == 1 and stride == 1 and pixels >= GEMM_1X1_MIN_PIXELS):
+    return "gemm"
+  return "xla"
 
 
 def torch_uniform(key, shape, fan_in: int):
@@ -90,16 +93,20 @@ class Conv(nnx.Module):
 
   def __call__(self, x):
     p = self.padding
-    gemm = self.groups == 1 and use_gemm(self.conv_impl, x.shape[1], x.shape[2])
+    path = "xla" if self.groups != 1 else conv_path(
+        self.conv_impl, self.kernel.shape[0], self.stride, self.dilation, x.shape[1], x.shape[2])
+    if path == "winograd":  # pads inside
+      y = conv_winograd.conv3x3(x, self.kernel[...], self.pad)
+      return y if self.bias is None else y + self.bias[...]
     if self.pad == "reflection" and p:
       x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
       padding = "VALID"
-    elif gemm and p:
+    elif path == "gemm" and p:
       x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
       padding = "VALID"
     else:
       padding = ((p, p), (p, p))
-    if gemm:
+    if path == "gemm":
       y = conv_gemm.conv2d_gemm(x, self.kernel[...], self.stride, self.dilation)
       return y if self.bias is None else y + self.bias[...]
     y = jax.lax.conv_general_dilated(

@@ -88,10 +88,6 @@ class CrossScaleBase(nnx.Module):
   def _forward(self, z, cell, gate, all_chains=False):
     """cell(position, x) upsamples x2; gate(r, j, x, route) adds connection (r, j) or not;
     all_chains computes every upward chain up front (for gates that use every route)."""
-    with layers.image_size(z.shape[1], z.shape[2]):
-      return self._forward_at_size(z, cell, gate, all_chains)
-
-  def _forward_at_size(self, z, cell, gate, all_chains):
     sources = [z]
     for enc in self.enc:
       sources.append(enc(sources[-1]))

@@ -90,5 +90,4 @@ class SkipNet(nnx.Module):
     return lv.up2(y) if lv.up2 is not None else y
 
   def __call__(self, z):
-    with layers.image_size(z.shape[1], z.shape[2]):
-      return jax.nn.sigmoid(self.head(self._level(0, z)))
+    return jax.nn.sigmoid(self.head(self._level(0, z)))

@@ -1,0 +1,82 @@
+"""The matrix-product and Winograd convolutions against XLA's: values and both gradients; and
+which one `conv_impl="auto"` picks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nasdip_jax.nets import conv_gemm
+from nasdip_jax.nets import conv_winograd
+from nasdip_jax.nets import layers
+
+
+@pytest.mark.parametrize("h,w,ci,co,k,stride,dilation", [
+    (9, 8, 3, 5, 3, 1, 1), (10, 11, 4, 6, 3, 2, 1), (12, 12, 2, 3, 5, 1, 2),
+    (9, 9, 3, 4, 1, 1, 1), (8, 8, 3, 2, 3, 2, 2), (13, 12, 2, 2, 7, 1, 1)])
+def test_matches_xla_convolution(h, w, ci, co, k, stride, dilation):
+  x = jax.random.normal(jax.random.key(0), (2, h, w, ci))
+  kernel = jax.random.normal(jax.random.key(1), (k, k, ci, co))
+  ref = lambda x, kernel: jax.lax.conv_general_dilated(
+      x, kernel, (stride, stride), "VALID", rhs_dilation=(dilation, dilation),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
+  ours = lambda x, kernel: conv_gemm.conv2d_gemm(x, kernel, stride, dilation)
+  y_ref, y = ref(x, kernel), ours(x, kernel)
+  assert y.shape == y_ref.shape
+  np.testing.assert_allclose(y, y_ref, atol=1e-4)
+  g = jax.random.normal(jax.random.key(2), y.shape)
+  grads = lambda f: jax.grad(lambda a, b: jnp.sum(f(a, b) * g), (0, 1))(x, kernel)
+  for got, want in zip(grads(ours), grads(ref)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def _xla_same(x, kernel, mode):
+  p = kernel.shape[0] // 2
+  x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode=mode)
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision="highest")
+
+
+@pytest.mark.parametrize("h,w,ci,co,pad", [
+    (2, 2, 3, 2, "reflection"), (8, 6, 5, 4, "reflection"), (6, 10, 4, 3, "zero"),
+    (16, 16, 7, 9, "reflection")])
+def test_winograd_matches_xla_convolution(h, w, ci, co, pad):
+  x = jax.random.normal(jax.random.key(0), (2, h, w, ci))
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, ci, co))
+  ref = lambda x, kernel: _xla_same(x, kernel, "reflect" if pad == "reflection" else "constant")
+  ours = lambda x, kernel: conv_winograd.conv3x3(x, kernel, pad)
+  y_ref, y = ref(x, kernel), ours(x, kernel)
+  assert y.shape == y_ref.shape
+  # The edges matter: the padding is built into the tiles, not applied to the input.
+  np.testing.assert_allclose(y, y_ref, atol=1e-4)
+  g = jax.random.normal(jax.random.key(2), y.shape)
+  grads = lambda f: jax.grad(lambda a, b: jnp.sum(f(a, b) * g), (0, 1))(x, kernel)
+  for got, want in zip(grads(ours), grads(ref)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_winograd_rejects_what_it_cannot_compute():
+  x, kernel = jnp.zeros((1, 8, 8, 2)), jnp.zeros((3, 3, 2, 2))
+  with pytest.raises(ValueError, match="even input"):
+    conv_winograd.conv3x3(x[:, :7], kernel)
+  with pytest.raises(ValueError, match="3x3 kernel"):
+    conv_winograd.conv3x3(x, jnp.zeros((5, 5, 2, 2)))
+  with pytest.raises(ValueError, match="pad"):
+    conv_winograd.conv3x3(x, kernel, "circular")
+
+
+def test_auto_paths_on_cpu():
+  cpu = jax.default_backend() == "cpu"
+  path = lambda k, s, px, impl="auto": layers.conv_path(impl, k, s, 1, px, px)
+  assert path(3, 1, 128) == ("winograd" if cpu else "xla")
+  assert path(3, 1, 64) == "xla" and path(3, 2, 512) == "xla"
+  assert path(1, 1, 32) == ("gemm" if cpu else "xla") and path(1, 1, 16) == "xla"
+  with layers.member_batched():
+    assert path(3, 2, 8) == ("gemm" if cpu else "xla")
+    assert path(3, 1, 256) == ("winograd" if cpu else "xla")
+  assert path(3, 1, 8, "gemm") == "gemm" and path(3, 1, 512, "xla") == "xla"
+  assert path(3, 1, 8, "winograd") == "winograd" and path(3, 2, 8, "winograd") == "xla"
+  assert layers.conv_path("winograd", 3, 1, 1, 7, 8) == "xla"
+  with pytest.raises(ValueError, match="conv_impl"):
+    path(3, 1, 8, "fft")
