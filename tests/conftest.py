@@ -17,3 +17,18 @@ REPO = os.path.dirname(TESTS_DIR)
 sys.path.insert(0, TESTS_DIR)
 # Small programs compile ~40% faster unoptimised; the suite's numerics are unaffected.
 jax.config.update("jax_disable_most_optimizations", True)
+
+import pytest  # pylint: disable=wrong-import-position,wrong-import-order
+
+# Tests whose fits compile the same dynamic-network program (same shapes and fit settings):
+# under `--dist loadgroup` they share one worker, so fit.cohort's program cache compiles it once.
+DYNAMIC_PROGRAM = pytest.mark.xdist_group("dynamic_program")
+
+
+def pytest_collection_modifyitems(config, items):
+  """For pytest-xdist's `--dist loadgroup` (the README's test command): every module without a
+  group of its own runs on one worker, so its module fixtures are built once."""
+  del config
+  for item in items:
+    if item.get_closest_marker("xdist_group") is None:
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))

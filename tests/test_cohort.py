@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import conftest
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
@@ -170,6 +171,7 @@ def _genotypes():
       return picks
 
 
+@conftest.DYNAMIC_PROGRAM
 def test_different_genotypes_in_dynamic_mode_equal_their_single_runs():
   codes = dynamic.stack_codes([dynamic.encode(g, W) for g in _genotypes()])
   members = cohort.make_members(cohort.seed_keys(0, 2), P0, codes)

@@ -10,6 +10,7 @@ import pytest
 import scipy.stats
 from PIL import Image
 
+import conftest
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
 from nasdip_jax.nets import dynamic
@@ -129,6 +130,7 @@ def _tiny(**overrides):
   return c
 
 
+@conftest.DYNAMIC_PROGRAM
 def test_tiny_end_to_end_run_and_resume(tmp_path):
   workdir = str(tmp_path / "isnas")
   summary = isnas_run.run(_tiny(), workdir)
@@ -195,6 +197,7 @@ def test_analysis_of_a_constructed_dataset():
   assert other["selected_rank"] == 1 + int(np.sum(best > other["selected_psnr_best"]))
 
 
+@conftest.DYNAMIC_PROGRAM
 def test_tiny_nas_dataset_run(tmp_path):
   c = load_config("nas_dataset").get_config()
   c.update(candidates="sample", num_candidates=4, width=16, num_steps=2, crop_size=32,

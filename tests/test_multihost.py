@@ -24,7 +24,7 @@ def test_two_process_cohort_matches_single_process(tmp_path):
   workdir = str(tmp_path / "multihost")
   port = _free_port()
   env = {**os.environ, "JAX_NUM_CPU_DEVICES": "2", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
-         "JAX_PLATFORMS": "cpu"}
+         "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "true"}  # as conftest
   cmd = [sys.executable, "-m", "nasdip_jax.main", "--distributed",
          f"--coordinator_address=localhost:{port}", "--num_processes=2",
          "--config=configs/test.py", f"--workdir={workdir}", "--config.num_seeds=4",

@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 from PIL import Image
 
+import conftest
 from conftest import REPO
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
@@ -52,6 +53,7 @@ def held_out_image(tmp_path):
   return path
 
 
+@conftest.DYNAMIC_PROGRAM
 def test_tiny_search_end_to_end_with_prefilter_resume_and_final_run(tmp_path, held_out_image):
   workdir = str(tmp_path / "rl")
   config = _config(image=held_out_image, prefilter_metric="psd db strip mse", prefilter_pool=8,
