@@ -96,6 +96,11 @@ def test_scores_are_the_metrics_of_random_outputs_averaged_over_inits_and_noises
     want = [float(np.mean(psd_metrics.metric(n, problem.observation, outs))) for n in names]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert scorer._cache_size() == 1
+    # another image of the same shape: the same program, scoring against that image
+    other = isnas.make_scorer(spec, 1 - problem.observation, (32, 32), 16, names, noises, inits)
+    want = [float(np.mean(psd_metrics.metric(n, 1 - problem.observation, outs))) for n in names]
+    np.testing.assert_allclose(np.asarray(other(key, code)), want, rtol=1e-5)
+    assert other._cache_size() == 1
 
 
 @pytest.mark.parametrize("name,want", [

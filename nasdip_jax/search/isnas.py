@@ -9,6 +9,7 @@ with the corrupted observation (SR: after the Lanczos-2 operator, against the LR
 analysis used 100). One compiled program scores every genotype (the dynamic network).
 """
 
+import functools
 from typing import Sequence
 
 import jax
@@ -28,12 +29,22 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
                 metric_names: Sequence[str], num_outputs: int = 1, num_inits: int = 1):
   """A jitted `score(key, code) -> (len(metric_names),)` of one candidate's random output(s):
   each metric averaged over num_inits initialisations x num_outputs input noises (the
-  reference: 1 x 1 in the search, 1 x 100 in the NAS-dataset analysis)."""
+  reference: 1 x 1 in the search, 1 x 100 in the NAS-dataset analysis). Scorers of equal
+  settings and shapes share one compiled program (a resumed search does not recompile);
+  `score._cache_size()` counts its compilations."""
   for name in metric_names:
     psd_metrics.parse(name)
+  program = _score_program(spec, tuple(image_hw), observation.shape[-1], width,
+                           tuple(metric_names), num_outputs, num_inits)
+  score = functools.partial(program, jnp.asarray(observation))
+  score._cache_size = program._cache_size  # pylint: disable=protected-access
+  return score
+
+
+@functools.lru_cache(maxsize=8)
+def _score_program(spec, image_hw, c, width, metric_names, num_outputs, num_inits):
+  """The jitted `score(observation, key, code)` behind make_scorer."""
   h, w = image_hw
-  c = observation.shape[-1]
-  observation = jnp.asarray(observation)
   graphdef = nnx.graphdef(nnx.eval_shape(
       lambda: dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(0))))
 
@@ -45,7 +56,7 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
     return jax.vmap(lambda zi: net(zi, code)[0])(z)  # each forward a batch of one
 
   @jax.jit
-  def score(key, code):
+  def score(observation, key, code):
     init_key, z_key, random_key = jax.random.split(key, 3)
     if num_inits == 1:
       outs = outputs(init_key, z_key, code)
