@@ -10,10 +10,11 @@ EMA 0.99) and is scored by its final PSNR (not the oracle best). DIP is the skip
 128; NAS-DIP's published denoising model, the ISNAS candidates and the random baseline use
 --width. ISNAS scores the first --num_candidates of the 5000-list on the noisy image, trains the
 top --top_n per ranking, selects by weighted averaging and retrains the selected genotype.
-Every run resumes from --workdir. Writes benchmarks/results/isnas_reproduction_<backend>.json and
-the table in benchmarks/README.md.
+Every run resumes from --workdir (a finished DIP or NAS-DIP run is read back). After every image,
+writes benchmarks/results/isnas_reproduction_<backend>.json and the table in benchmarks/README.md.
 """
 
+import json
 import os
 import sys
 
@@ -53,7 +54,15 @@ def _restore(image, model, workdir):
   if model != "skip":
     c.net.channels_down = c.net.channels_up = (_WIDTH.value,) * 5
   c.input_depth = 32
+  summary, config = os.path.join(workdir, "summary.json"), os.path.join(workdir, "config.json")
+  if os.path.exists(summary) and _read(config) == json.loads(json.dumps(c.to_dict())):
+    return _read(summary)["psnr_final"]  # finished before
   return restore.run(c, workdir)["psnr_final"]
+
+
+def _read(path):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
 
 
 def _isnas(image, workdir):
@@ -78,8 +87,13 @@ def main(argv):
            "random_ranking": ranked["random mse"]}
     rows.append(row)
     print(row, flush=True)
+    _write(rows)
+
+
+def _write(rows):
+  """The JSON and README table of the images done so far (and their mean)."""
   methods = [k for k in rows[0] if k != "image"]
-  rows.append({"image": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in methods}})
+  rows = rows + [{"image": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in methods}}]
   result = {"machine": report.machine(), "settings": {
       "task": "denoise sigma 25, grayscale", "crop": _CROP.value, "steps": _STEPS.value,
       "width": _WIDTH.value, "num_candidates": _CANDIDATES.value, "top_n": _TOP_N.value,
@@ -87,7 +101,6 @@ def main(argv):
   name = f"isnas_reproduction_{jax.default_backend()}"
   report.write_json(os.path.join(report.RESULTS, name + ".json"), result)
   report.update_readme_table(name, result["machine"], rows, ["image"] + methods)
-
 
 if __name__ == "__main__":
   app.run(main)
