@@ -8,8 +8,9 @@ Grayscale Set12 images (../shared/data), centre-cropped to --crop px, Gaussian n
 Every method runs --steps DIP steps with the denoising recipe (Adam 0.01, input noise 1/30,
 EMA 0.99) and is scored by its final PSNR (the oracle best is listed beside it). DIP is the
 skip network at width 128; NAS-DIP's published denoising model, the ISNAS candidates and the
-random baseline use --width. ISNAS scores the first --num_candidates of the 5000-list on the noisy image, trains the
-top --top_n per ranking, selects by weighted averaging and retrains the selected genotype.
+random baseline use --width. ISNAS scores the first --num_candidates of the 5000-list on the
+noisy image, trains the top --top_n per ranking, selects by weighted averaging and retrains the
+selected genotype.
 Every run resumes from --workdir (a finished DIP or NAS-DIP run is read back). After every image,
 writes benchmarks/results/isnas_reproduction_<backend>.json and the table in benchmarks/README.md.
 """
