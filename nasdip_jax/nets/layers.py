@@ -92,27 +92,23 @@ class Conv(nnx.Module):
     self.conv_impl = conv_impl
 
   def __call__(self, x):
-    p = self.padding
+    p, kernel = self.padding, self.kernel[...]
     path = "xla" if self.groups != 1 else conv_path(
-        self.conv_impl, self.kernel.shape[0], self.stride, self.dilation, x.shape[1], x.shape[2])
-    if path == "winograd":  # pads inside
-      y = conv_winograd.conv3x3(x, self.kernel[...], self.pad)
-      return y if self.bias is None else y + self.bias[...]
-    if self.pad == "reflection" and p:
-      x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-      padding = "VALID"
-    elif path == "gemm" and p:
-      x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-      padding = "VALID"
+        self.conv_impl, kernel.shape[0], self.stride, self.dilation, x.shape[1], x.shape[2])
+    if path == "winograd":  # pads inside its tiles
+      y = conv_winograd.conv3x3(x, kernel, self.pad)
     else:
-      padding = ((p, p), (p, p))
-    if path == "gemm":
-      y = conv_gemm.conv2d_gemm(x, self.kernel[...], self.stride, self.dilation)
-      return y if self.bias is None else y + self.bias[...]
-    y = jax.lax.conv_general_dilated(
-        x, self.kernel[...], (self.stride, self.stride), padding,
-        rhs_dilation=(self.dilation, self.dilation),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
+      if p and (self.pad == "reflection" or path == "gemm"):
+        x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)),
+                    mode="reflect" if self.pad == "reflection" else "constant")
+        p = 0
+      if path == "gemm":
+        y = conv_gemm.conv2d_gemm(x, kernel, self.stride, self.dilation)
+      else:
+        y = jax.lax.conv_general_dilated(
+            x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
+            rhs_dilation=(self.dilation, self.dilation),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
     return y if self.bias is None else y + self.bias[...]
 
 
