@@ -5,6 +5,7 @@ import functools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -15,6 +16,7 @@ from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.nets import dynamic
+from nasdip_jax.nets import layers
 from nasdip_jax.nets import skip
 from nasdip_jax.space import genotype as gt
 
@@ -173,13 +175,41 @@ def _genotypes():
 
 @conftest.DYNAMIC_PROGRAM
 def test_different_genotypes_in_dynamic_mode_equal_their_single_runs():
-  codes = dynamic.stack_codes([dynamic.encode(g, W) for g in _genotypes()])
-  members = cohort.make_members(cohort.seed_keys(0, 2), P0, codes)
+  keys, codes = cohort.seed_keys(0, 2), [dynamic.encode(g, W) for g in _genotypes()]
   recipe = cohort.Recipe(_dynamic, SPEC, CFG)
-  train = lambda execution, devices: cohort.train(
-      recipe, members, 2, execution=execution, steps_per_call=2,
-      mesh=None if execution == "loop" else cohort.make_mesh(devices))
-  single = train("loop", 0)        # one program, each genotype through a real conditional
-  per_device = train("shard_map", 2)  # one genotype per device, real conditionals again
-  assert len({tuple(c) for c in single.curves["psnr"].round(3)}) == 2
-  _assert_same(per_device, single)
+  train = lambda k, c: cohort.train(recipe, cohort.make_members(k, P0, dynamic.stack_codes(c)),
+                                    2, execution="loop", steps_per_call=2)
+  both = train(keys, codes)  # one program, each genotype through a real conditional
+  assert len({tuple(c) for c in both.curves["psnr"].round(3)}) == 2
+  for i in range(2):
+    alone = train(keys[i:i + 1], codes[i:i + 1])
+    assert alone.info["compile_seconds"] == 0.0  # the same program
+    for k in ("psnr", "loss"):
+      np.testing.assert_allclose(both.curves[k][i], alone.curves[k][0], rtol=1e-6, err_msg=k)
+    np.testing.assert_allclose(both.final[i], alone.final[0], atol=1e-6)
+
+
+class _SwitchNet(nnx.Module):
+  """A stand-in for the dynamic network: its code picks the activation through lax.switch."""
+
+  def __init__(self, key, code):
+    del code
+    self.conv = layers.Conv(CFG.input_depth, 3, 3, rngs=nnx.Rngs(params=key))
+
+  def __call__(self, z, code):
+    return jax.nn.sigmoid(jax.lax.switch(code, [jnp.tanh, jax.nn.relu], self.conv(z)))
+
+
+def test_shard_map_keeps_each_members_switch_a_real_conditional():
+  """One member per device: the switch stays a conditional (vmap would run every branch)."""
+  members = cohort.make_members(cohort.seed_keys(0, 2), P0, np.array([0, 1], np.int32))
+  recipe, mesh = cohort.Recipe(_SwitchNet, SPEC, CFG), cohort.make_mesh(2)
+  run = lambda execution: cohort.train(recipe, members, STEPS, execution=execution,
+                                       steps_per_call=K, mesh=mesh)
+  sharded, vmapped = run("shard_map"), run("vmap")
+  _assert_same(sharded, run("loop"))
+  _assert_same(vmapped, sharded)
+  assert not np.allclose(sharded.curves["psnr"][0], sharded.curves["psnr"][1])
+  hlo = lambda execution: cohort._program(  # pylint: disable=protected-access
+      recipe, members, execution, mesh, 2, K, "auto").compiled.executable.as_text()
+  assert " conditional(" in hlo("shard_map") and " conditional(" not in hlo("vmap")

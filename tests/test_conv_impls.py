@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from nasdip_jax.nets import conv_gemm
 from nasdip_jax.nets import conv_winograd
@@ -28,6 +29,35 @@ def test_matches_xla_convolution(h, w, ci, co, k, stride, dilation):
   grads = lambda f: jax.grad(lambda a, b: jnp.sum(f(a, b) * g), (0, 1))(x, kernel)
   for got, want in zip(grads(ours), grads(ref)):
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("h,w,c,k,padding,dilation", [
+    (9, 8, 3, 3, 1, 1), (10, 11, 4, 7, 3, 1), (12, 12, 2, 5, 4, 2), (8, 9, 5, 1, 0, 1),
+    (11, 10, 3, 3, 0, 3)])
+def test_depthwise_matches_xla_grouped_convolution(h, w, c, k, padding, dilation):
+  x = jax.random.normal(jax.random.key(0), (2, h, w, c))
+  kernel = jax.random.normal(jax.random.key(1), (k, k, 1, c))
+  ref = lambda x, kernel: jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), ((padding, padding),) * 2, rhs_dilation=(dilation, dilation),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c, precision="highest")
+  ours = lambda x, kernel: layers.depthwise_conv(x, kernel, padding, dilation)
+  y_ref, y = ref(x, kernel), ours(x, kernel)
+  assert y.shape == y_ref.shape
+  np.testing.assert_allclose(y, y_ref, atol=1e-4)
+  g = jax.random.normal(jax.random.key(2), y.shape)
+  grads = lambda f: jax.grad(lambda a, b: jnp.sum(f(a, b) * g), (0, 1))(x, kernel)
+  for got, want in zip(grads(ours), grads(ref)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_depthwise_layers_take_the_shifted_path_on_cpu_unless_xla_is_asked_for():
+  assert layers.shifted_depthwise("auto") == (jax.default_backend() == "cpu")
+  assert layers.shifted_depthwise("gemm") and not layers.shifted_depthwise("xla")
+  x = jax.random.normal(jax.random.key(0), (1, 6, 7, 4))
+  convs = [layers.Conv(4, 4, 3, pad=pad, groups=4, dilation=2, conv_impl=impl, rngs=nnx.Rngs(0))
+           for impl in ("auto", "xla") for pad in ("reflection", "zero")]
+  for shifted, xla in zip(convs[:2], convs[2:]):
+    np.testing.assert_allclose(shifted(x), xla(x), atol=1e-5)
 
 
 def _xla_same(x, kernel, mode):

@@ -5,6 +5,7 @@ import csv
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
@@ -74,33 +75,39 @@ def test_scores_are_the_metrics_of_random_outputs_averaged_over_inits_and_noises
   from flax import nnx  # pylint: disable=import-outside-toplevel
   img = (np.random.default_rng(0).random((32, 32, 1)) * 255).astype(np.uint8)
   spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
-  names = ("psd db strip mse", "psd 99_per_bw")
-  code = dynamic.encode(gt.from_name("5_" + "1" * 25), 16)
+  names, width, inits, noises = ("psd db strip mse", "psd 99_per_bw"), 16, 2, 2
+  graphdef = nnx.graphdef(dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(0)))
+  forward = jax.jit(lambda params, z, code: nnx.merge(graphdef, params)(z, code))
 
-  @jax.jit
-  def by_hand(init_key, z):  # fresh init from the key, one forward per input (batch of one)
-    net = dynamic.DynamicNasDipNet(1, 1, width=16, code=code, rngs=nnx.Rngs(params=init_key))
-    return net(z, code)
+  def by_hand(init_key, genotype, code, z):
+    """The training network's forward with the scorer's draws: fixed modules from one half
+    of the key, each cell position's k x k parameters from the other, embedded in 7 x 7."""
+    fixed_key, cells_key = jax.random.split(init_key)
+    net = dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(params=fixed_key))
+    kind = dynamic.cell_kind(genotype.cell)
+    net.cell_params[...] = jnp.stack([dynamic.embed_kind_params(dynamic.draw_kind_params(
+        k, kind, genotype.cell.kernel, width), kind, width)
+                                      for k in jax.random.split(cells_key, 9)])
+    return forward(nnx.state(net, nnx.Param), z, code)
 
-  key = jax.random.key(3)
-  init_key, z_key, _ = jax.random.split(key, 3)
-  for inits, noises in ((1, 1), (2, 2)):
-    scorer = isnas.make_scorer(spec, problem.observation, (32, 32), 16, names, noises, inits)
-    got = np.asarray(scorer(key, code))
-    if inits == 1:
-      pairs = [(init_key, z_key)]
-    else:
-      pairs = list(zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits)))
-    outs = np.concatenate([by_hand(ik, z) for ik, zk in pairs
+  scorer = isnas.make_scorer(spec, problem.observation, (32, 32), width, names, noises, inits)
+  other = isnas.make_scorer(spec, 1 - problem.observation, (32, 32), width, names, noises, inits)
+  # kinds with and without kernels, k = 1 to 7, pixel shuffle both ways, transposed convolutions
+  cell_ids = (5, 139, 230, 273, 318, 60, 57, 279)  # interp conv 3x3 ... t_first split 3x3
+  for i, name in enumerate(f"{c}_" + "".join(np.random.default_rng(c).choice(["0", "1"], 25))
+                           for c in cell_ids):
+    genotype = gt.from_name(name)
+    code = dynamic.encode(genotype, width)
+    key = jax.random.key(i)
+    init_key, z_key, _ = jax.random.split(key, 3)
+    pairs = zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits))
+    outs = np.concatenate([by_hand(ik, genotype, code, z) for ik, zk in pairs
                            for z in 0.1 * jax.random.uniform(zk, (noises, 1, 32, 32, 1))])
-    want = [float(np.mean(psd_metrics.metric(n, problem.observation, outs))) for n in names]
-    np.testing.assert_allclose(got, want, rtol=1e-5)
-    assert scorer._cache_size() == 1
-    # another image of the same shape: the same program, scoring against that image
-    other = isnas.make_scorer(spec, 1 - problem.observation, (32, 32), 16, names, noises, inits)
-    want = [float(np.mean(psd_metrics.metric(n, 1 - problem.observation, outs))) for n in names]
-    np.testing.assert_allclose(np.asarray(other(key, code)), want, rtol=1e-5)
-    assert other._cache_size() == 1
+    for score, image in ((scorer, problem.observation), (other, 1 - problem.observation)):
+      want = [float(np.mean(psd_metrics.metric(n, image, outs))) for n in names]
+      np.testing.assert_allclose(np.asarray(score(key, code)), want, rtol=1e-5, err_msg=name)
+  # one program for every genotype and both images of the same shape
+  assert scorer._cache_size() == other._cache_size() == 1
 
 
 @pytest.mark.parametrize("name,want", [

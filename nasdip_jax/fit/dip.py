@@ -201,6 +201,7 @@ class CompiledFit:
   run: Callable
   compile_seconds: float
   memory_bytes: Optional[int]
+  executable: Any  # the compiled XLA program (for inspection: `executable.as_text()`)
 
 
 def _memory_bytes(compiled) -> Optional[int]:
@@ -236,7 +237,7 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
         history.append(m)
       history = to_host(history)
       return s, {k: np.stack([m[k] for m in history], axis=-1) for k in STEP_METRICS}
-  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled))
+  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled), compiled)
 
 
 def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, chunk: int,

@@ -4,10 +4,13 @@ The genotype is an array (`GenotypeCode`); each of the 9 cell positions holds on
 vector laid out for the cell's structural kind (interpolation -> T, pixel shuffle -> T,
 T -> pixel shuffle, transposed-conv primitive; T the transform). Kernels are stored 7x7 and
 masked to the genotype's k x k (exact, since cell convolutions zero-pad by (k-1)/2), so kernel
-size and activation are data too. `lax.switch` over kinds and `lax.cond` per connection run only
-the selected computation; under `vmap` they become selects and every branch runs (costlier, still
-one program). The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a
-switch around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
+size and activation are data too. `lax.switch` over kinds and activations runs only the selected
+computation; under `vmap` it becomes a select and every branch runs (costlier, still one
+program). The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a switch
+around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
+
+Scoring untrained candidates needs no stored parameters: `fresh_cells_forward` draws each cell's
+inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs.
 """
 
 import dataclasses
@@ -207,42 +210,57 @@ def _activation(code, x, slope):
   return jax.lax.switch(code.act, fns, x)
 
 
-def _transform(t, p, code, x, extended):
-  mask = lambda w, axes: w * _kernel_mask(code.kernel, axes, w.ndim)
-  conv = lambda v, w, groups=1: _dilated(code, extended,
-                                         lambda d: _conv(v, w, groups=groups, dilation=d))
+def _transform(t, use, code, x, extended):
+  def conv(v, name, groups=1):
+    return use(name, lambda w: _dilated(code, extended,
+                                        lambda d: _conv(v, w, groups=groups, dilation=d)))
   if t == "conv":
-    return conv(x, mask(p["w"], (0, 1)))
+    return conv(x, "w")
   if t == "trans_conv":
-    w = mask(p["w"], (2, 3))
-    return _dilated(code, extended, lambda d: _tconv(x, w, p["b"], 1, d))
+    b = use("b", lambda b: b)
+    return use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 1, d)))
   if t == "split_stack_sum":
-    return conv(cells.split_stack_sum(x), mask(p["w"], (0, 1)))
+    return conv(cells.split_stack_sum(x), "w")
   if t == "sep_conv":
-    dw = conv(x, mask(p["dw"], (0, 1)), groups=x.shape[-1])
-    return _conv(dw, p["pw"])
+    dw = conv(x, "dw", groups=x.shape[-1])
+    return use("pw", lambda pw: _conv(dw, pw))
   if t == "depth_wise_conv":
-    return conv(x, mask(p["w"], (0, 1)), groups=x.shape[-1])
+    return conv(x, "w", groups=x.shape[-1])
   return x
 
 
+def _masked(flat, kind, width, code):
+  """use(slot, fn) = fn(the slot's parameter from flat, kernels masked to the k x k window)."""
+  p, axes = _unpack(flat, kind, width), {s[0]: s[3] for s in kind_slots(kind, width)}
+
+  def use(name, fn):
+    w = p[name]
+    return fn(w * _kernel_mask(code.kernel, axes[name], w.ndim)
+              if isinstance(axes[name], tuple) else w)
+  return use
+
+
 def _cell_kind_forward(kind, width, extended, flat, code, x):
-  p = _unpack(flat, kind, width)
   slopes = (flat[-2], flat[-1]) if extended else (None, None)
+  return _kind_forward(kind, _masked(flat, kind, width, code), slopes, code, x, extended)
+
+
+def _kind_forward(kind, use, slopes, code, x, extended):
+  """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked)."""
   act1 = lambda v: _activation(code, v, slopes[0])
   act = lambda v: _activation(code, v, slopes[1])  # the second application has its own slope
   stage, t = kind
   if stage == "tconv_prim":
-    w = p["w"] * _kernel_mask(code.kernel, (2, 3), 4)
-    return act1(_dilated(code, extended, lambda d: _tconv(x, w, p["b"], 2, d)))
+    b = use("b", lambda b: b)
+    return act1(use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 2, d))))
   if stage == "t_first":
-    return act(cells.pixel_shuffle(act1(_transform(t, p, code, x, extended))))
+    return act(cells.pixel_shuffle(act1(_transform(t, use, code, x, extended))))
   if stage == "ps_first":
     up = cells.pixel_shuffle(x)
   else:
     up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
                                       for m in INTERPS], x)
-  y = _transform(t, p, code, act1(up), extended)
+  y = _transform(t, use, code, act1(up), extended)
   return y if t == "identity" else act(y)
 
 
@@ -250,6 +268,72 @@ def cell_forward(flat, code: GenotypeCode, x, width: int, extended: bool = False
   """One x2 cell of the code's kind, with flat parameters."""
   branches = [functools.partial(_cell_kind_forward, kind, width, extended) for kind in KINDS]
   return jax.lax.switch(code.kind, branches, flat, code, x)
+
+
+# ---------------------------------------------------------------- fresh cells (scoring)
+
+def _draw(key, shape, fan_in):
+  """PyTorch's default init, U(+-1/sqrt(fan_in)); fan_in may be traced."""
+  return jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0) * jax.lax.rsqrt(
+      jnp.asarray(fan_in, jnp.float32))
+
+
+def _window_shape(shape, axes, kernel):
+  return tuple(kernel if i in axes else n for i, n in enumerate(shape))
+
+
+def draw_kind_params(key, kind, kernel: int, width: int) -> dict:
+  """What `fresh_cell_forward` draws for one kind with kernel x kernel kernels:
+  {slot name: array}, slot i from `jax.random.split(key, number of slots)[i]`."""
+  slots = kind_slots(kind, width)
+  out = {}
+  for (name, shape, fan, axes), sub in zip(slots, jax.random.split(key, max(len(slots), 1))):
+    if isinstance(axes, tuple):
+      shape = _window_shape(shape, axes, kernel)
+    out[name] = _draw(sub, shape, fan * kernel**2 if axes is not None else fan)
+  return out
+
+
+def embed_kind_params(params: dict, kind, width: int):
+  """The flat vector (flat_size) of one kind's parameters, k x k kernels centred in K x K."""
+  parts = []
+  for name, _, _, axes in kind_slots(kind, width):
+    t = params[name]
+    if isinstance(axes, tuple):
+      pad = [(0, 0)] * t.ndim
+      for a in axes:
+        pad[a] = ((K - t.shape[a]) // 2,) * 2
+      t = jnp.pad(t, pad)
+    parts.append(t.reshape(-1))
+  flat = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
+  return jnp.pad(flat, (0, flat_size(width) - flat.shape[0]))
+
+
+def _fresh(key, kind, width, code):
+  """use(slot, fn) with the slot's parameter drawn where it is used: a kernel through a switch
+  over the kernel sizes (only the code's k x k draw and convolution run)."""
+  slots = kind_slots(kind, width)
+  keys = jax.random.split(key, max(len(slots), 1))
+  by_name = {s[0]: (s, k) for s, k in zip(slots, keys)}
+
+  def use(name, fn):
+    (_, shape, fan, axes), sub = by_name[name]
+    if not isinstance(axes, tuple):
+      return fn(_draw(sub, shape, fan * jnp.square(code.kernel) if axes is not None else fan))
+    at = lambda k: lambda: fn(_draw(sub, _window_shape(shape, axes, k), fan * k * k))
+    return jax.lax.switch(code.kernel // 2, [at(k) for k in gt.KERNELS])
+  return use
+
+
+def fresh_cell_forward(key, code: GenotypeCode, x, width: int):
+  """One x2 cell of the code's kind (reference space) with parameters `draw_kind_params(key,
+  kind, k)` drawn where they are used, at the kernel's own size: no flat vector, no 7 x 7 work
+  (for scoring untrained candidates, where drawing and padding the flat parameters of every
+  position cost more than the forward pass)."""
+  branches = [lambda x, kind=kind: _kind_forward(kind, _fresh(key, kind, width, code),
+                                                 (None, None), code, x, False)
+              for kind in KINDS]
+  return jax.lax.switch(code.kind, branches, x)
 
 
 class DynamicNasDipNet(nasdip.CrossScaleBase):
@@ -273,6 +357,13 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
   def __call__(self, z, code: GenotypeCode):
     flat = self.cell_params[...]
     cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
+    return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
+
+  def fresh_cells_forward(self, z, code: GenotypeCode, key):
+    """The output with cell parameters drawn from key instead of `cell_params` (reference
+    space): position i's by `fresh_cell_forward` from `jax.random.split(key, 9)[i]`."""
+    keys = jax.random.split(key, nasdip.NUM_CELLS)
+    cell = lambda pos, x: fresh_cell_forward(keys[pos], code, x, self.width)
     return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
 
 

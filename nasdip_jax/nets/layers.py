@@ -2,6 +2,7 @@
 
 import contextlib
 import contextvars
+import functools
 import math
 
 import jax
@@ -63,6 +64,25 @@ def conv_path(impl: str, kernel: int, stride: int, dilation: int, height: int, w
   return "xla"
 
 
+def shifted_depthwise(impl: str = "auto") -> bool:
+  """Whether depthwise convolutions run as `depthwise_conv` (on CPU under 'auto' or any
+  impl but 'xla'): XLA's CPU backend runs grouped convolutions slowly (7x7, 128 channels, five
+  64x64 images: 131 ms against 9 ms forward, 444 against 196 ms with both gradients)."""
+  return impl != "xla" and (impl != "auto" or jax.default_backend() == "cpu")
+
+
+def depthwise_conv(x, w, padding: int = 0, dilation: int = 1):
+  """A stride-1 depthwise convolution (w: (k, k, 1, C), one filter per channel) of x zero-padded
+  by `padding`, as the sum of k * k shifted products (one fused loop)."""
+  k, (h, wd) = w.shape[0], x.shape[1:3]
+  if padding:
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  h, wd = h + 2 * padding - dilation * (k - 1), wd + 2 * padding - dilation * (k - 1)
+  taps = [x[:, i * dilation:i * dilation + h, j * dilation:j * dilation + wd] * w[i, j, 0]
+          for i in range(k) for j in range(k)]
+  return functools.reduce(jnp.add, taps)
+
+
 def torch_uniform(key, shape, fan_in: int):
   """PyTorch's default Conv2d init for weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
   bound = 1.0 / math.sqrt(fan_in)
@@ -73,7 +93,8 @@ class Conv(nnx.Module):
   """Conv2d: 'reflection' pads with ReflectionPad2d((k-1)//2), 'zero' pads inside the conv.
 
   Weights are HWIO; PyTorch OIHW weights convert with `w.transpose(2, 3, 1, 0)`. `conv_impl`
-  picks XLA's convolution or matrix products (grouped convolutions always use XLA's).
+  picks XLA's convolution or matrix products; depthwise ones run as `depthwise_conv` where
+  `shifted_depthwise` says so, other grouped ones as XLA's.
   """
 
   def __init__(self, in_ch: int, out_ch: int, kernel: int, *, stride: int = 1,
@@ -93,6 +114,12 @@ class Conv(nnx.Module):
 
   def __call__(self, x):
     p, kernel = self.padding, self.kernel[...]
+    if self.groups == x.shape[-1] == kernel.shape[-1] > 1 and self.stride == 1 and (
+        shifted_depthwise(self.conv_impl)):
+      if p and self.pad == "reflection":
+        x, p = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect"), 0
+      y = depthwise_conv(x, kernel, p, self.dilation)
+      return y if self.bias is None else y + self.bias[...]
     path = "xla" if self.groups != 1 else conv_path(
         self.conv_impl, kernel.shape[0], self.stride, self.dilation, x.shape[1], x.shape[2])
     if path == "winograd":  # pads inside its tiles

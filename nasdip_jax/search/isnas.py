@@ -45,26 +45,20 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 def _score_program(spec, image_hw, c, width, metric_names, num_outputs, num_inits):
   """The jitted `score(observation, key, code)` behind make_scorer."""
   h, w = image_hw
-  graphdef = nnx.graphdef(nnx.eval_shape(
-      lambda: dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(0))))
 
   def outputs(init_key, z_key, code):
-    params = nnx.state(dynamic.DynamicNasDipNet(c, c, width=width, code=code,
-                                                rngs=nnx.Rngs(params=init_key)), nnx.Param)
-    net = nnx.merge(graphdef, params)
+    fixed_key, cells_key = jax.random.split(init_key)
+    net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
     z = 0.1 * jax.random.uniform(z_key, (num_outputs, 1, h, w, c))
-    return jax.vmap(lambda zi: net(zi, code)[0])(z)  # each forward a batch of one
+    # each forward a batch of one; cells drawn at their own kernel size where they are used
+    return jax.vmap(lambda zi: net.fresh_cells_forward(zi, code, cells_key)[0])(z)
 
   @jax.jit
   def score(observation, key, code):
     init_key, z_key, random_key = jax.random.split(key, 3)
-    if num_inits == 1:
-      outs = outputs(init_key, z_key, code)
-    else:
-      init_keys = jax.random.split(init_key, num_inits)
-      z_keys = jax.random.split(z_key, num_inits)
-      outs = jax.lax.map(lambda k: outputs(k[0], k[1], code), (init_keys, z_keys))
-      outs = outs.reshape((-1,) + outs.shape[2:])
+    keys = jax.random.split(init_key, num_inits), jax.random.split(z_key, num_inits)
+    outs = jax.lax.map(lambda k: outputs(k[0], k[1], code), keys)
+    outs = outs.reshape((-1,) + outs.shape[2:])
     if spec.task == "sr":
       outs = spec.apply(outs, None)
     return jnp.stack([jnp.mean(psd_metrics.metric(name, observation, outs, key=random_key))
