@@ -129,6 +129,20 @@ def _kernel_mask(k, axes, ndim):
   return m.reshape(shape)
 
 
+def _draw(key, shape, fan, axes, kernel):
+  """PyTorch's default init of a slot, U(+-1/sqrt(fan_in)): fan_in = fan * kernel^2 (a bias
+  shares its weight's), or fan for a 1x1 weight; kernel may be traced."""
+  fan_in = fan * jnp.square(kernel) if axes is not None else fan
+  return jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0) * jax.lax.rsqrt(
+      jnp.asarray(fan_in, jnp.float32))
+
+
+def _slot_keys(key, kind, width):
+  """[(slot, key)] of a kind: what draw_kind_params and fresh_cell_forward draw each slot from."""
+  slots = kind_slots(kind, width)
+  return list(zip(slots, jax.random.split(key, max(len(slots), 1))))
+
+
 def init_cell_params(key, code: GenotypeCode, width: int, extended: bool = False):
   """(9, flat_size) parameters with PyTorch's default init for the code's cell, drawn only
   inside its k x k window (the unused tail is 0; PReLU slopes 0.25)."""
@@ -138,9 +152,7 @@ def init_cell_params(key, code: GenotypeCode, width: int, extended: bool = False
     parts = []
     for name, shape, fan, axes in kind_slots(kind, width):
       key, sub = jax.random.split(key)
-      k2 = jnp.square(code.kernel).astype(jnp.float32)
-      fan_in = fan * k2 if axes is not None else jnp.float32(fan)  # biases share their weight's
-      u = jax.random.uniform(sub, shape, jnp.float32, -1.0, 1.0) * jax.lax.rsqrt(fan_in)
+      u = _draw(sub, shape, fan, axes, code.kernel)
       if isinstance(axes, tuple):
         u = u * _kernel_mask(code.kernel, axes, len(shape))
       parts.append(u.reshape(-1))
@@ -272,12 +284,6 @@ def cell_forward(flat, code: GenotypeCode, x, width: int, extended: bool = False
 
 # ---------------------------------------------------------------- fresh cells (scoring)
 
-def _draw(key, shape, fan_in):
-  """PyTorch's default init, U(+-1/sqrt(fan_in)); fan_in may be traced."""
-  return jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0) * jax.lax.rsqrt(
-      jnp.asarray(fan_in, jnp.float32))
-
-
 def _window_shape(shape, axes, kernel):
   return tuple(kernel if i in axes else n for i, n in enumerate(shape))
 
@@ -285,12 +291,11 @@ def _window_shape(shape, axes, kernel):
 def draw_kind_params(key, kind, kernel: int, width: int) -> dict:
   """What `fresh_cell_forward` draws for one kind with kernel x kernel kernels:
   {slot name: array}, slot i from `jax.random.split(key, number of slots)[i]`."""
-  slots = kind_slots(kind, width)
   out = {}
-  for (name, shape, fan, axes), sub in zip(slots, jax.random.split(key, max(len(slots), 1))):
+  for (name, shape, fan, axes), sub in _slot_keys(key, kind, width):
     if isinstance(axes, tuple):
       shape = _window_shape(shape, axes, kernel)
-    out[name] = _draw(sub, shape, fan * kernel**2 if axes is not None else fan)
+    out[name] = _draw(sub, shape, fan, axes, kernel)
   return out
 
 
@@ -312,15 +317,13 @@ def embed_kind_params(params: dict, kind, width: int):
 def _fresh(key, kind, width, code):
   """use(slot, fn) with the slot's parameter drawn where it is used: a kernel through a switch
   over the kernel sizes (only the code's k x k draw and convolution run)."""
-  slots = kind_slots(kind, width)
-  keys = jax.random.split(key, max(len(slots), 1))
-  by_name = {s[0]: (s, k) for s, k in zip(slots, keys)}
+  by_name = {slot[0]: (slot, sub) for slot, sub in _slot_keys(key, kind, width)}
 
   def use(name, fn):
     (_, shape, fan, axes), sub = by_name[name]
     if not isinstance(axes, tuple):
-      return fn(_draw(sub, shape, fan * jnp.square(code.kernel) if axes is not None else fan))
-    at = lambda k: lambda: fn(_draw(sub, _window_shape(shape, axes, k), fan * k * k))
+      return fn(_draw(sub, shape, fan, axes, code.kernel))
+    at = lambda k: lambda: fn(_draw(sub, _window_shape(shape, axes, k), fan, axes, k))
     return jax.lax.switch(code.kernel // 2, [at(k) for k in gt.KERNELS])
   return use
 

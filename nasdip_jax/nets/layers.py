@@ -114,14 +114,14 @@ class Conv(nnx.Module):
 
   def __call__(self, x):
     p, kernel = self.padding, self.kernel[...]
-    if self.groups == x.shape[-1] == kernel.shape[-1] > 1 and self.stride == 1 and (
-        shifted_depthwise(self.conv_impl)):
-      if p and self.pad == "reflection":
-        x, p = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect"), 0
-      y = depthwise_conv(x, kernel, p, self.dilation)
-      return y if self.bias is None else y + self.bias[...]
-    path = "xla" if self.groups != 1 else conv_path(
-        self.conv_impl, kernel.shape[0], self.stride, self.dilation, x.shape[1], x.shape[2])
+    if self.groups == 1:
+      path = conv_path(self.conv_impl, kernel.shape[0], self.stride, self.dilation, x.shape[1],
+                       x.shape[2])
+    elif (self.groups == x.shape[-1] == kernel.shape[-1] and self.stride == 1
+          and shifted_depthwise(self.conv_impl)):
+      path = "depthwise"
+    else:
+      path = "xla"
     if path == "winograd":  # pads inside its tiles
       y = conv_winograd.conv3x3(x, kernel, self.pad)
     else:
@@ -129,7 +129,9 @@ class Conv(nnx.Module):
         x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)),
                     mode="reflect" if self.pad == "reflection" else "constant")
         p = 0
-      if path == "gemm":
+      if path == "depthwise":
+        y = depthwise_conv(x, kernel, p, self.dilation)
+      elif path == "gemm":
         y = conv_gemm.conv2d_gemm(x, kernel, self.stride, self.dilation)
       else:
         y = jax.lax.conv_general_dilated(
