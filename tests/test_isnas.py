@@ -71,43 +71,61 @@ def test_resize_is_truncating_pillow_bicubic_to_short_side_64():
   np.testing.assert_allclose(got, want[:, 5:101], atol=1e-7)
 
 
+@conftest.DYNAMIC_PROGRAM  # its outputs program is the tiny end-to-end runs' (rgb, 32 px, 16)
 def test_scores_are_the_metrics_of_random_outputs_averaged_over_inits_and_noises():
+  with jax.default_matmul_precision("highest"):  # the runs' default: their programs
+    _check_scores()
+
+
+def _check_scores():
   from flax import nnx  # pylint: disable=import-outside-toplevel
-  img = (np.random.default_rng(0).random((32, 32, 1)) * 255).astype(np.uint8)
+  img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
   spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
-  names, width, inits, noises = ("psd db strip mse", "psd 99_per_bw"), 16, 2, 2
-  graphdef = nnx.graphdef(dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(0)))
+  names, width = ("psd db strip mse", "psd 99_per_bw"), 16
+  graphdef = nnx.graphdef(dynamic.DynamicNasDipNet(3, 3, width=width, rngs=nnx.Rngs(0)))
   forward = jax.jit(lambda params, z, code: nnx.merge(graphdef, params)(z, code))
 
-  def by_hand(init_key, genotype, code, z):
-    """The training network's forward with the scorer's draws: fixed modules from one half
-    of the key, each cell position's k x k parameters from the other, embedded in 7 x 7."""
-    fixed_key, cells_key = jax.random.split(init_key)
-    net = dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(params=fixed_key))
-    kind = dynamic.cell_kind(genotype.cell)
-    net.cell_params[...] = jnp.stack([dynamic.embed_kind_params(dynamic.draw_kind_params(
-        k, kind, genotype.cell.kernel, width), kind, width)
-                                      for k in jax.random.split(cells_key, 9)])
-    return forward(nnx.state(net, nnx.Param), z, code)
+  def by_hand(key, genotype, inits, noises):
+    """The training network's forward with the scorer's draws (fixed modules from one half of
+    each init key, each cell position's k x k parameters from the other, embedded in 7 x 7)."""
+    code, kind = dynamic.encode(genotype, width), dynamic.cell_kind(genotype.cell)
+    init_key, z_key, _ = jax.random.split(key, 3)
+    outs = []
+    for ik, zk in zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits)):
+      fixed_key, cells_key = jax.random.split(ik)
+      net = dynamic.DynamicNasDipNet(3, 3, width=width, rngs=nnx.Rngs(params=fixed_key))
+      net.cell_params[...] = jnp.stack([dynamic.embed_kind_params(dynamic.draw_kind_params(
+          k, kind, genotype.cell.kernel, width), kind, width)
+                                        for k in jax.random.split(cells_key, 9)])
+      outs += [forward(nnx.state(net, nnx.Param), z, code)
+               for z in 0.1 * jax.random.uniform(zk, (noises, 1, 32, 32, 3))]
+    return np.concatenate(outs)
 
-  scorer = isnas.make_scorer(spec, problem.observation, (32, 32), width, names, noises, inits)
-  other = isnas.make_scorer(spec, 1 - problem.observation, (32, 32), width, names, noises, inits)
+  def want(image, outs):
+    return [float(np.mean(psd_metrics.metric(n, image, outs))) for n in names]
+
+  scorer = isnas.make_scorer(spec, problem.observation, (32, 32), width, names)
+  other = isnas.make_scorer(spec, 1 - problem.observation, (32, 32), width, names)
   # kinds with and without kernels, k = 1 to 7, pixel shuffle both ways, transposed convolutions
   cell_ids = (5, 139, 230, 273, 318, 60, 57, 279)  # interp conv 3x3 ... t_first split 3x3
-  for i, name in enumerate(f"{c}_" + "".join(np.random.default_rng(c).choice(["0", "1"], 25))
-                           for c in cell_ids):
-    genotype = gt.from_name(name)
-    code = dynamic.encode(genotype, width)
-    key = jax.random.key(i)
-    init_key, z_key, _ = jax.random.split(key, 3)
-    pairs = zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits))
-    outs = np.concatenate([by_hand(ik, genotype, code, z) for ik, zk in pairs
-                           for z in 0.1 * jax.random.uniform(zk, (noises, 1, 32, 32, 1))])
+  genotypes = [gt.from_name(f"{c}_" + "".join(np.random.default_rng(c).choice(["0", "1"], 25)))
+               for c in cell_ids]
+  for i, genotype in enumerate(genotypes):
+    key, code = jax.random.key(i), dynamic.encode(genotype, width)
+    outs = by_hand(key, genotype, 1, 1)
     for score, image in ((scorer, problem.observation), (other, 1 - problem.observation)):
-      want = [float(np.mean(psd_metrics.metric(n, image, outs))) for n in names]
-      np.testing.assert_allclose(np.asarray(score(key, code)), want, rtol=1e-5, err_msg=name)
-  # one program for every genotype and both images of the same shape
-  assert scorer._cache_size() == other._cache_size() == 1
+      np.testing.assert_allclose(np.asarray(score(key, code)), want(image, outs), rtol=1e-5,
+                                 err_msg=gt.to_name(genotype))
+  # the same programs (draws, output, metrics) for every genotype and both images of a shape
+  assert scorer._cache_size() == other._cache_size() == 3
+  averaged = isnas.make_scorer(spec, problem.observation, (32, 32), width, names, 2, 2)
+  for i, genotype in enumerate(genotypes[:2]):
+    key = jax.random.key(i)
+    np.testing.assert_allclose(np.asarray(averaged(key, dynamic.encode(genotype, width))),
+                               want(problem.observation, by_hand(key, genotype, 2, 2)),
+                               rtol=1e-5, err_msg=gt.to_name(genotype))
+  # one network program for every genotype, image, metric list and count of a shape
+  assert isnas._output_program(width)._cache_size() == 1
 
 
 @pytest.mark.parametrize("name,want", [

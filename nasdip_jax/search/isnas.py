@@ -6,7 +6,8 @@ Scoring follows ISNAS-DIP random_search.py: per candidate a fresh PyTorch-style 
 0.1 U[0, 1) with the image's channels, batch-of-one BatchNorm statistics, the output compared
 with the corrupted observation (SR: after the Lanczos-2 operator, against the LR image).
 `num_outputs` > 1 averages each metric over that many input noises of one init (the NAS-dataset
-analysis used 100). One compiled program scores every genotype (the dynamic network).
+analysis used 100). One compiled program of the outputs serves every genotype (the dynamic
+network), task, image and metric list of a shape.
 """
 
 import functools
@@ -27,44 +28,79 @@ from nasdip_jax.search import psd_metrics
 
 def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
                 metric_names: Sequence[str], num_outputs: int = 1, num_inits: int = 1):
-  """A jitted `score(key, code) -> (len(metric_names),)` of one candidate's random output(s):
-  each metric averaged over num_inits initialisations x num_outputs input noises (the
-  reference: 1 x 1 in the search, 1 x 100 in the NAS-dataset analysis). Scorers of equal
-  settings and shapes share one compiled program (a resumed search does not recompile);
-  `score._cache_size()` counts its compilations."""
+  """A `score(key, code) -> (len(metric_names),)` of one candidate's random output(s): each
+  metric averaged over num_inits initialisations x num_outputs input noises (the reference:
+  1 x 1 in the search, 1 x 100 in the NAS-dataset analysis), computed one by one.
+
+  Jitted programs: one random output (shared by every scorer of the image's shape and width,
+  whatever its task, image, metrics and counts: a resumed search does not recompile), the keys
+  and noises, and the metrics; `score._cache_size()` counts their compilations."""
   for name in metric_names:
     psd_metrics.parse(name)
-  program = _score_program(spec, tuple(image_hw), observation.shape[-1], width,
-                           tuple(metric_names), num_outputs, num_inits)
-  score = functools.partial(program, jnp.asarray(observation))
-  score._cache_size = program._cache_size  # pylint: disable=protected-access
+  c = observation.shape[-1]
+  draw = _draws_program(tuple(image_hw), c, num_outputs, num_inits)
+  output = _output_program(width)
+  measure = _metrics_program(spec, tuple(metric_names))
+  observation = jnp.asarray(observation)
+
+  def score(key, code):
+    init_keys, zs = draw(key)
+    outs = [output(init_keys[i], zs[i, j], code)
+            for i in range(num_inits) for j in range(num_outputs)]
+    return measure(observation, outs[0] if len(outs) == 1 else jnp.concatenate(outs), key)
+
+  programs = (draw, output, measure)
+  # pylint: disable-next=protected-access
+  score._cache_size = lambda: sum(p._cache_size() for p in programs)
   return score
 
 
 @functools.lru_cache(maxsize=8)
-def _score_program(spec, image_hw, c, width, metric_names, num_outputs, num_inits):
-  """The jitted `score(observation, key, code)` behind make_scorer."""
+def _draws_program(image_hw, c, num_outputs, num_inits):
+  """`draw(key) -> (init keys (num_inits,), input noises (num_inits, num_outputs, 1, h, w, c))`:
+  init i's noises 0.1 U[0, 1) from the i-th split of the key's noise half."""
   h, w = image_hw
 
-  def outputs(init_key, z_key, code):
-    fixed_key, cells_key = jax.random.split(init_key)
-    net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
-    z = 0.1 * jax.random.uniform(z_key, (num_outputs, 1, h, w, c))
-    # each forward a batch of one; cells drawn at their own kernel size where they are used
-    return jax.vmap(lambda zi: net.fresh_cells_forward(zi, code, cells_key)[0])(z)
+  @jax.jit
+  def draw(key):
+    init_key, z_key, _ = jax.random.split(key, 3)
+    z = jax.vmap(lambda k: 0.1 * jax.random.uniform(k, (num_outputs, 1, h, w, c)))(
+        jax.random.split(z_key, num_inits))
+    return jax.random.split(init_key, num_inits), z
+
+  return draw
+
+
+@functools.lru_cache(maxsize=8)
+def _output_program(width):
+  """`output(init_key, z, code) -> (1, h, w, c)`: the network drawn from init_key (fixed
+  modules from its first split, cells from its second, at their own kernel sizes where they are
+  used) applied to z, a batch of one."""
 
   @jax.jit
-  def score(observation, key, code):
-    init_key, z_key, random_key = jax.random.split(key, 3)
-    keys = jax.random.split(init_key, num_inits), jax.random.split(z_key, num_inits)
-    outs = jax.lax.map(lambda k: outputs(k[0], k[1], code), keys)
-    outs = outs.reshape((-1,) + outs.shape[2:])
+  def output(init_key, z, code):
+    fixed_key, cells_key = jax.random.split(init_key)
+    c = z.shape[-1]
+    net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
+    return net.fresh_cells_forward(z, code, cells_key)
+
+  return output
+
+
+@functools.lru_cache(maxsize=8)
+def _metrics_program(spec, metric_names):
+  """`measure(observation, outputs, key) -> (len(metric_names),)`: SR outputs through the
+  task's operator, each metric's mean over the outputs."""
+
+  @jax.jit
+  def measure(observation, outs, key):
+    random_key = jax.random.split(key, 3)[2]
     if spec.task == "sr":
       outs = spec.apply(outs, None)
     return jnp.stack([jnp.mean(psd_metrics.metric(name, observation, outs, key=random_key))
                       for name in metric_names])
 
-  return score
+  return measure
 
 
 def averaging_weights(values) -> np.ndarray:

@@ -174,6 +174,8 @@ def search(decisions: decisions_lib.Decisions, cfg: ReinforceConfig, reward_fn: 
   history = _empty_history(0, batch, num_dec)
   if restored is not None:
     state, history = restored
+  # committed like a restored state: a resumed search reuses the compiled sample and update
+  state = jax.device_put(state, jax.local_devices()[0])
   cache = {tuple(a): r for a, r, s in zip(history["actions"].tolist(), history["reward"],
                                           history["status"]) if STATUSES[s] == "evaluated"}
   update = make_update(graphdef, decisions, cfg) if graphdef is not None else None
