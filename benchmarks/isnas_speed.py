@@ -51,8 +51,8 @@ def main(argv):
     wall = time.perf_counter() - t0
     assert np.all(np.isfinite(values[:, :2]))
     row = {"px": px, "width": _WIDTH.value, "candidates": num, "metrics": len(metric_names),
-           "compilations": scorer._cache_size() - compiled_before, "compile_seconds": compile_seconds,
-           "wall_seconds": wall, "candidates_per_sec": num / wall,
+           "compilations": scorer._cache_size() - compiled_before,
+           "compile_seconds": compile_seconds, "wall_seconds": wall, "candidates_per_sec": num / wall,
            "minutes_for_5000": 5000 / (num / wall) / 60}
     rows.append(row)
     print(row, flush=True)

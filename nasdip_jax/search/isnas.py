@@ -44,10 +44,9 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
   observation = jnp.asarray(observation)
 
   def score(key, code):
-    init_keys, zs = draw(key)
-    outs = [output(init_keys[i], zs[i, j], code)
-            for i in range(num_inits) for j in range(num_outputs)]
-    return measure(observation, outs[0] if len(outs) == 1 else jnp.concatenate(outs), key)
+    init_keys, zs, random_key = draw(key)
+    outs = [output(init_keys[i], z, code) for i in range(num_inits) for z in zs[i]]
+    return measure(observation, outs, random_key)
 
   programs = (draw, output, measure)
   # pylint: disable-next=protected-access
@@ -57,16 +56,18 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 
 @functools.lru_cache(maxsize=8)
 def _draws_program(image_hw, c, num_outputs, num_inits):
-  """`draw(key) -> (init keys (num_inits,), input noises (num_inits, num_outputs, 1, h, w, c))`:
-  init i's noises 0.1 U[0, 1) from the i-th split of the key's noise half."""
+  """`draw(key) -> (init keys, input noises, metrics key)`: num_inits keys, per init a tuple of
+  num_outputs noises (1, h, w, c) of 0.1 U[0, 1) from the i-th split of the key's noise half,
+  and the key of the random baseline metric. Separate outputs, so the caller slices nothing."""
   h, w = image_hw
 
   @jax.jit
   def draw(key):
-    init_key, z_key, _ = jax.random.split(key, 3)
+    init_key, z_key, random_key = jax.random.split(key, 3)
     z = jax.vmap(lambda k: 0.1 * jax.random.uniform(k, (num_outputs, 1, h, w, c)))(
         jax.random.split(z_key, num_inits))
-    return jax.random.split(init_key, num_inits), z
+    zs = tuple(tuple(z[i, j] for j in range(num_outputs)) for i in range(num_inits))
+    return tuple(jax.random.split(init_key, num_inits)), zs, random_key
 
   return draw
 
@@ -89,12 +90,12 @@ def _output_program(width):
 
 @functools.lru_cache(maxsize=8)
 def _metrics_program(spec, metric_names):
-  """`measure(observation, outputs, key) -> (len(metric_names),)`: SR outputs through the
-  task's operator, each metric's mean over the outputs."""
+  """`measure(observation, outputs, random_key) -> (len(metric_names),)`: the list of outputs
+  (1, h, w, c) through the task's operator for SR, each metric's mean over them."""
 
   @jax.jit
-  def measure(observation, outs, key):
-    random_key = jax.random.split(key, 3)[2]
+  def measure(observation, outs, random_key):
+    outs = jnp.concatenate(outs)
     if spec.task == "sr":
       outs = spec.apply(outs, None)
     return jnp.stack([jnp.mean(psd_metrics.metric(name, observation, outs, key=random_key))
