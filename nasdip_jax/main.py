@@ -57,6 +57,8 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:  # JAX's and Orbax's INFO lines, unless asked for
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=import-outside-toplevel
+  if config.get("cpu_devices"):  # before JAX starts its backends
+    jax.config.update("jax_num_cpu_devices", config.cpu_devices)
   if _DISTRIBUTED.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   logging.info("process %d of %d; local devices: %s", jax.process_index(), jax.process_count(),

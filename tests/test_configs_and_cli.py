@@ -102,6 +102,17 @@ def test_cli_bad_config_is_one_line_error(tmp_path, args, message):
   assert not os.path.exists(tmp_path / "w")
 
 
+def test_cli_makes_the_configs_cpu_devices(tmp_path):
+  """ISNAS scores on config.cpu_devices CPU devices, made by main before JAX starts: asking to
+  score on more than there are is refused in one line, naming how many there are."""
+  r = _cli("--config=configs/isnas_denoise.py", f"--workdir={tmp_path}/w",
+           "--config.cpu_devices=3", "--config.score_devices=4")
+  assert r.returncode == 1
+  assert r.stderr.strip().splitlines()[-1] == (
+      "nasdip_jax: error: config.score_devices must be in 0..3 (the local devices), got 4")
+  assert not os.path.exists(tmp_path / "w")
+
+
 def test_cli_missing_image_is_one_line_error(tmp_path):
   r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--config.image=/nope/x.png")
   assert r.returncode == 1

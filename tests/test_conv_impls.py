@@ -60,6 +60,39 @@ def test_depthwise_layers_take_the_shifted_path_on_cpu_unless_xla_is_asked_for()
     np.testing.assert_allclose(shifted(x), xla(x), atol=1e-5)
 
 
+@pytest.mark.parametrize("h,w,k,dilation,groups", [
+    (2, 2, 5, 1, 1), (2, 3, 7, 1, 1), (4, 4, 7, 1, 1), (4, 5, 5, 2, 1), (1, 1, 3, 1, 1),
+    (3, 3, 7, 1, 6), (9, 8, 5, 2, 6), (9, 10, 3, 1, 1), (6, 6, 1, 1, 1)])
+def test_same_conv_matches_xla_with_the_whole_kernel(h, w, k, dilation, groups):
+  """Taps that read only padding are dropped, small inputs (on CPU) run as matrix products,
+  depthwise ones as shifted products: values and both gradients as XLA's zero-padded
+  convolution."""
+  x = jax.random.normal(jax.random.key(0), (2, h, w, 6))
+  kernel = jax.random.normal(jax.random.key(1), (k, k, 6 // groups, 6))
+  p = dilation * (k // 2)
+  ref = lambda x, kernel: jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), ((p, p), (p, p)), rhs_dilation=(dilation, dilation),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
+      precision="highest")
+  ours = lambda x, kernel: layers.same_conv(x, kernel, dilation, groups)
+  y_ref, y = ref(x, kernel), ours(x, kernel)
+  assert y.shape == y_ref.shape
+  np.testing.assert_allclose(y, y_ref, atol=1e-4)
+  g = jax.random.normal(jax.random.key(2), y.shape)
+  grads = lambda f: jax.grad(lambda a, b: jnp.sum(f(a, b) * g), (0, 1))(x, kernel)
+  for got, want in zip(grads(ours), grads(ref)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_crop_to_reach_keeps_the_taps_that_can_read_the_input():
+  w = jnp.arange(7 * 7, dtype=jnp.float32).reshape(7, 7, 1, 1)
+  assert layers.crop_to_reach(w, (0, 1), 2).shape[:2] == (3, 3)
+  np.testing.assert_array_equal(layers.crop_to_reach(w, (0, 1), 2)[..., 0, 0], w[2:5, 2:5, 0, 0])
+  assert layers.crop_to_reach(w, (0, 1), 4).shape[:2] == (7, 7)
+  assert layers.crop_to_reach(w, (0, 1), 4, dilation=2).shape[:2] == (3, 3)
+  assert layers.crop_to_reach(w, (0, 1), 1).shape[:2] == (1, 1)
+
+
 def _xla_same(x, kernel, mode):
   p = kernel.shape[0] // 2
   x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode=mode)

@@ -17,6 +17,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.nets import dynamic
 from nasdip_jax.runs import isnas as isnas_run
 from nasdip_jax.runs import nas_dataset
+from nasdip_jax.search import hash_prng
 from nasdip_jax.search import isnas
 from nasdip_jax.search import psd_metrics
 from nasdip_jax.space import genotype as gt
@@ -92,7 +93,7 @@ def _check_scores():
     init_key, z_key, _ = jax.random.split(key, 3)
     outs = []
     for ik, zk in zip(jax.random.split(init_key, inits), jax.random.split(z_key, inits)):
-      fixed_key, cells_key = jax.random.split(ik)
+      fixed_key, cells_key = jax.random.split(hash_prng.from_key(ik))  # the scorer's draws
       net = dynamic.DynamicNasDipNet(3, 3, width=width, rngs=nnx.Rngs(params=fixed_key))
       net.cell_params[...] = jnp.stack([dynamic.embed_kind_params(dynamic.draw_kind_params(
           k, kind, genotype.cell.kernel, width), kind, width)
@@ -126,6 +127,17 @@ def _check_scores():
                                rtol=1e-5, err_msg=gt.to_name(genotype))
   # one network program for every genotype, image, metric list and count of a shape
   assert isnas._output_program(width)._cache_size() == 1
+  # candidates spread over two devices: the same scores, the programs once per device
+  two = isnas.make_scorer(spec, problem.observation, (32, 32), width, names,
+                          devices=jax.local_devices()[:2])
+  compiled = two._cache_size()  # device 0's, shared with `scorer`
+  for i, genotype in enumerate(genotypes[:3]):  # both devices (compiling), device 1, device 0
+    key, code = jax.random.key(i), dynamic.encode(genotype, width)
+    np.testing.assert_allclose(np.asarray(two(key, code)), np.asarray(scorer(key, code)),
+                               rtol=1e-6, err_msg=gt.to_name(genotype))
+  assert two._cache_size() == compiled + 3 and isnas._output_program(width)._cache_size() == 2
+  with pytest.raises(ValueError, match="init_prng"):
+    isnas.make_scorer(spec, problem.observation, (32, 32), width, names, init_prng="rbg")
 
 
 @pytest.mark.parametrize("name,want", [
@@ -155,7 +167,8 @@ def _tiny(**overrides):
   # the shapes and fit settings of tests/test_cohort.py's dynamic cohort: one cached program
   c.update(candidates="sample", num_candidates=6, width=16, top_n=3, num_steps=2,
            crop_size=32, input_depth=8, ema_decay=0.9, steps_per_call=2, resize_short_side=0,
-           rank_by=("psd db strip mse",), checkpoint_every=0, execution="loop", network="dynamic")
+           rank_by=("psd db strip mse",), checkpoint_every=0, execution="loop", network="dynamic",
+           score_devices=1)
   c.update(overrides)
   return c
 
@@ -196,6 +209,8 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
     (dict(final_model="last"), "final_model"),
     (dict(task="sr", resize_short_side=64), "resized training"),
     (dict(candidates="mine"), "candidates"),
+    (dict(init_prng="rbg"), "init_prng"),
+    (dict(score_devices=99), "score_devices"),
 ])
 def test_bad_isnas_configs_are_refused(tmp_path, overrides, match):
   c = _tiny()
@@ -232,7 +247,8 @@ def test_tiny_nas_dataset_run(tmp_path):
   c = load_config("nas_dataset").get_config()
   c.update(candidates="sample", num_candidates=4, width=16, num_steps=2, crop_size=32,
            input_depth=8, ema_decay=0.9, steps_per_call=2, checkpoint_every=0, execution="loop",
-           tasks=("denoise",), top_ns=(2, 3), num_outputs=1, channels="rgb", network="dynamic")
+           tasks=("denoise",), top_ns=(2, 3), num_outputs=1, channels="rgb", network="dynamic",
+           score_devices=1)
   workdir = str(tmp_path / "ds")
   summary = nas_dataset.run(c, workdir)
   sub = os.path.join(workdir, "denoise", "default")

@@ -196,7 +196,10 @@ def embed_static_cell(module: cells.UpCell, width: int, extended: bool = False) 
 
 # ---------------------------------------------------------------- forward
 
-def _conv(x, w, groups=1, dilation=1):
+def _conv(x, w, groups=1, dilation=1, fast=False):
+  """A zero-padded 'same' convolution (HWIO w); fast: `layers.same_conv` (scoring)."""
+  if fast:
+    return layers.same_conv(x, w, dilation, groups)
   pad = dilation * (w.shape[0] // 2)
   return jax.lax.conv_general_dilated(x, w, (1, 1), ((pad, pad), (pad, pad)),
                                       rhs_dilation=(dilation, dilation),
@@ -204,7 +207,9 @@ def _conv(x, w, groups=1, dilation=1):
                                       feature_group_count=groups)
 
 
-def _tconv(x, w_iohw, b, stride, dilation=1):
+def _tconv(x, w_iohw, b, stride, dilation=1, fast=False):
+  if fast and stride == 1:  # a 'same' convolution with the flipped kernel
+    return layers.same_conv(x, jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1), dilation) + b
   return cells.conv_transpose(x, w_iohw, stride, dilation) + b
 
 
@@ -222,20 +227,20 @@ def _activation(code, x, slope):
   return jax.lax.switch(code.act, fns, x)
 
 
-def _transform(t, use, code, x, extended):
+def _transform(t, use, code, x, extended, fast):
   def conv(v, name, groups=1):
     return use(name, lambda w: _dilated(code, extended,
-                                        lambda d: _conv(v, w, groups=groups, dilation=d)))
+                                        lambda d: _conv(v, w, groups, d, fast)))
   if t == "conv":
     return conv(x, "w")
   if t == "trans_conv":
     b = use("b", lambda b: b)
-    return use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 1, d)))
+    return use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 1, d, fast)))
   if t == "split_stack_sum":
     return conv(cells.split_stack_sum(x), "w")
   if t == "sep_conv":
     dw = conv(x, "dw", groups=x.shape[-1])
-    return use("pw", lambda pw: _conv(dw, pw))
+    return use("pw", lambda pw: _conv(dw, pw, fast=fast))
   if t == "depth_wise_conv":
     return conv(x, "w", groups=x.shape[-1])
   return x
@@ -257,8 +262,9 @@ def _cell_kind_forward(kind, width, extended, flat, code, x):
   return _kind_forward(kind, _masked(flat, kind, width, code), slopes, code, x, extended)
 
 
-def _kind_forward(kind, use, slopes, code, x, extended):
-  """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked)."""
+def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
+  """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked); fast
+  convolutions for untrained networks (scoring)."""
   act1 = lambda v: _activation(code, v, slopes[0])
   act = lambda v: _activation(code, v, slopes[1])  # the second application has its own slope
   stage, t = kind
@@ -266,13 +272,13 @@ def _kind_forward(kind, use, slopes, code, x, extended):
     b = use("b", lambda b: b)
     return act1(use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 2, d))))
   if stage == "t_first":
-    return act(cells.pixel_shuffle(act1(_transform(t, use, code, x, extended))))
+    return act(cells.pixel_shuffle(act1(_transform(t, use, code, x, extended, fast))))
   if stage == "ps_first":
     up = cells.pixel_shuffle(x)
   else:
     up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
                                       for m in INTERPS], x)
-  y = _transform(t, use, code, act1(up), extended)
+  y = _transform(t, use, code, act1(up), extended, fast)
   return y if t == "identity" else act(y)
 
 
@@ -334,7 +340,7 @@ def fresh_cell_forward(key, code: GenotypeCode, x, width: int):
   (for scoring untrained candidates, where drawing and padding the flat parameters of every
   position cost more than the forward pass)."""
   branches = [lambda x, kind=kind: _kind_forward(kind, _fresh(key, kind, width, code),
-                                                 (None, None), code, x, False)
+                                                 (None, None), code, x, False, fast=True)
               for kind in KINDS]
   return jax.lax.switch(code.kind, branches, x)
 

@@ -57,6 +57,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.width = 128                   # channels of every NAS-DIP network
   c.num_outputs = 1               # random outputs per init (input noises) ...
   c.num_inits = 1                 # ... of this many inits per candidate; metrics averaged
+  c.init_prng = "hash32"          # the candidates' init draws: hash32 | threefry2x32 | philox4x32
+  c.score_devices = 0             # candidates scored concurrently, one per device (0 = every
+  c.cpu_devices = 2               # local device); CPU devices JAX makes (main.py; 0 = its default)
   c.table_metrics = (psd_metrics.SIMILARITY_METRICS + psd_metrics.LOWPASS_METRICS
                      + psd_metrics.CORRECTED_METRICS + (psd_metrics.RANDOM_METRIC,))
   c.rank_by = psd_metrics.ISNAS_METRICS + (psd_metrics.RANDOM_METRIC,)
@@ -98,6 +101,10 @@ def _check_config(config) -> None:
   for name in ("num_candidates", "top_n", "num_steps", "num_outputs", "num_inits", "width"):
     if config[name] < 1:
       raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  if config.init_prng not in isnas.INIT_PRNGS:
+    raise UserError(f"config.init_prng must be one of {isnas.INIT_PRNGS}, got "
+                    f"{config.init_prng!r}")
+  score_devices(config)
   if config.top_n > config.num_candidates:
     raise UserError("config.top_n must not exceed config.num_candidates")
   if config.task == "sr" and config.resize_short_side:
@@ -105,6 +112,15 @@ def _check_config(config) -> None:
                     "at full size); set config.resize_short_side=0")
   cohort.resolve_execution(config.execution)
   genotype_fit.resolve_network(config.network)
+
+
+def score_devices(config) -> list:
+  """The local devices that score candidates (config.score_devices of them; 0 = all)."""
+  devices = jax.local_devices()
+  if not 0 <= config.score_devices <= len(devices):
+    raise UserError(f"config.score_devices must be in 0..{len(devices)} (the local devices), "
+                    f"got {config.score_devices}")
+  return devices[:config.score_devices or len(devices)]
 
 
 def candidate_genotypes(config):
@@ -137,7 +153,8 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
         values, done = z["values"], int(z["done"])
   h, w = problem.clean.shape[1:3]
   scorer = isnas.make_scorer(spec, problem.observation, (h, w), config.width, metrics_,
-                             config.num_outputs, config.num_inits)
+                             config.num_outputs, config.num_inits, config.init_prng,
+                             score_devices(config))
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
   bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
@@ -244,6 +261,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "image_size": list(problem.clean.shape[1:3]), "candidates": config.candidates,
       "num_scored": len(genotypes), "num_unbuildable_skipped": skipped,
       "score_seconds": score_seconds, "score_compilations": compilations,
+      "score_devices": len(score_devices(config)),
       "candidates_per_sec": len(genotypes) / max(score_seconds, 1e-9),
       "psnr_input": degrade.quality(spec, problem.clean[0], baseline), "metrics": per_metric,
       "wall_seconds": time.perf_counter() - t_start,
