@@ -58,8 +58,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_outputs = 1               # random outputs per init (input noises) ...
   c.num_inits = 1                 # ... of this many inits per candidate; metrics averaged
   c.init_prng = "hash32"          # the candidates' init draws: hash32 | threefry2x32 | philox4x32
-  c.score_devices = 0             # candidates scored concurrently, one per device (0 = every
-  c.cpu_devices = 2               # local device); CPU devices JAX makes (main.py; 0 = its default)
+  c.score_devices = 0             # local devices scoring candidates concurrently (0 = all)
+  c.cpu_devices = 2               # CPU devices main.py has JAX make (0 = JAX's default, one)
   c.table_metrics = (psd_metrics.SIMILARITY_METRICS + psd_metrics.LOWPASS_METRICS
                      + psd_metrics.CORRECTED_METRICS + (psd_metrics.RANDOM_METRIC,))
   c.rank_by = psd_metrics.ISNAS_METRICS + (psd_metrics.RANDOM_METRIC,)
