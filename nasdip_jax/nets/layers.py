@@ -106,12 +106,10 @@ def same_conv(x, w, dilation: int = 1, groups: int = 1):
   w = crop_to_reach(w, (0, 1), max(x.shape[1:3]), dilation)
   k = w.shape[0]
   p = dilation * (k // 2)
-  cpu = jax.default_backend() == "cpu"
-  if groups > 1 and cpu and groups == x.shape[-1] == w.shape[-1]:
+  if groups > 1 and groups == x.shape[-1] == w.shape[-1] and shifted_depthwise("auto"):
     return depthwise_conv(x, w, p, dilation)
-  if groups == 1 and k == 1:
-    return jnp.einsum("bhwi,io->bhwo", x, w[0, 0])
-  if groups == 1 and cpu and min(x.shape[1:3]) <= SMALL_SIDE:
+  small = jax.default_backend() == "cpu" and min(x.shape[1:3]) <= SMALL_SIDE
+  if groups == 1 and (k == 1 or small):  # 1x1 kernels: one matrix product everywhere
     x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     return conv_gemm.conv2d_gemm(x, w, 1, dilation)
   return jax.lax.conv_general_dilated(
