@@ -4,7 +4,8 @@ ISNAS-DIP denoising (sigma 25) as the reference's isnasdip.sh runs it: the 5000-
 scored training-free (unbuildable ones skipped), the top 15 of `psd db strip mse`,
 `psd strip hist emd` and the random baseline each trained 1200 steps resized to short side 64
 (Pillow bicubic), the averaging selection, and the *selected* genotype retrained at full size.
-Paper-scale: meant for a GPU (on a 2-core CPU scoring alone takes tens of minutes).
+Paper-scale: meant for a GPU (on a 2-core CPU a 256-px image takes ~6 hours: an hour of scoring,
+then ~1.7 hours per ranking).
 Try it small: --config.num_candidates=200 --config.width=32 --config.num_steps=300.
 """
 

@@ -115,6 +115,21 @@ def test_memory_limit_below_one_member_is_a_clear_error():
                  memory_limit_bytes=1000)
 
 
+def test_cpu_ram_is_shared_only_by_the_devices_a_cohort_uses(monkeypatch):
+  pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}
+  monkeypatch.setattr(cohort.os, "sysconf", pages.__getitem__)
+  assert jax.local_devices()[0].memory_stats() is None  # CPU: the RAM is the limit
+  assert cohort.free_memory_bytes(1) == 4096000 and cohort.free_memory_bytes(8) == 512000
+  asked = []
+  monkeypatch.setattr(cohort, "free_memory_bytes", lambda n: asked.append(n) or 2**40)
+  looped = cohort.train(RECIPE, MEMBERS, STEPS, execution="loop", steps_per_call=K)
+  sharded = cohort.train(RECIPE, MEMBERS, STEPS, execution="vmap", mesh=cohort.make_mesh(8),
+                         steps_per_call=K)
+  assert asked == [1, 8]  # a looped cohort's one device has the whole RAM
+  _assert_same(looped, _train("loop"))
+  _assert_same(sharded, _train("vmap", num_devices=8))
+
+
 class _Killed(Exception):
   pass
 

@@ -193,11 +193,21 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
   for f in ("restored.png", "average.png", "member_00.png", "psnr.png"):
     assert os.path.isfile(os.path.join(workdir, "psd_db_strip_mse", f)), f
   assert summary["num_scored"] == 6 and np.isfinite(summary["psnr_final"])
+  timing = summary["timing"]
+  assert timing["score"]["scored"] == 6 and timing["score"]["devices"] == 1
+  assert 0 < timing["score"]["first_call_seconds"] < timing["score"]["seconds"]
+  assert timing["score"]["candidates_per_sec"] > 0
+  for fit, members in (("cohort", 3), ("final", 1)):
+    t = timing["rankings"]["psd db strip mse"][fit]
+    assert t["members"] == members and t["resumed_members"] == 0
+    assert t["compile_seconds"] + t["fit_seconds"] <= t["wall_seconds"] < timing["wall_seconds"]
+    assert t["member_steps_per_sec"] == pytest.approx(members * 2 / t["fit_seconds"])
   again = isnas_run.run(_tiny(), workdir)  # everything finished: resumed, not recomputed
-  resumed = again["metrics"]["psd db strip mse"]
-  assert resumed.pop("cohort_member_steps_per_sec") is None  # no member was trained again
-  m.pop("cohort_member_steps_per_sec")
-  assert resumed == m
+  assert again["metrics"]["psd db strip mse"] == m
+  assert again["timing"]["score"]["scored"] == 0
+  redone = again["timing"]["rankings"]["psd db strip mse"]
+  assert redone["cohort"]["resumed_members"] == 3 and redone["final"]["resumed_members"] == 1
+  assert redone["cohort"]["member_steps_per_sec"] is None  # no member was trained again
   with pytest.raises(UserError, match="other settings"):
     isnas_run.run(_tiny(top_n=2), workdir)
 

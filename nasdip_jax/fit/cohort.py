@@ -128,14 +128,15 @@ def make_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
                            axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def free_memory_bytes() -> int:
-  """Free memory of one local device; on CPU the available RAM shared by its devices."""
+def free_memory_bytes(num_devices: int = 1) -> int:
+  """Free memory of one local device while `num_devices` of them run: on CPU, where devices
+  share the RAM, the available RAM divided by num_devices."""
   device = jax.local_devices()[0]
   stats = device.memory_stats() or {}
   if "bytes_limit" in stats:
     return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
   ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-  return ram // max(1, jax.local_device_count())
+  return ram // max(1, num_devices)
 
 
 def _init_member(recipe: Recipe, tx, key, problem, code):
@@ -346,7 +347,7 @@ def train(recipe: Recipe, members: Members, num_steps: int, *, execution: str = 
   rows = {i: {k: v[r] for k, v in chunk.items() if k != "indices"}
           for i, (chunk, r) in done.items()}
   if remaining:
-    limit = memory_limit_bytes or free_memory_bytes()
+    limit = memory_limit_bytes or free_memory_bytes(info["devices"])
     program = _plan(recipe, members, execution, mesh, len(remaining), steps_per_call, loop,
                     limit)
     size = program.size if program.batched else 1

@@ -6,7 +6,8 @@ select by weighted averaging, retrain the selected genotype at full size.
 
 Workdir: `metrics.csv` (every candidate's metric values), per ranking metric a folder with the
 cohort's outputs and PSNRs (`cohort.csv`, `average.png`, `member_<rank>.png`), the selected
-genotype (`selected.txt`) and the final run (`restored.png`, `psnr.png`); `summary.json`.
+genotype (`selected.txt`) and the final run (`restored.png`, `psnr.png`); `summary.json` (its
+`timing`: the seconds of scoring, of each cohort and final run, compilation apart, and in all).
 Scoring progress, cohorts and final runs are saved as they finish: rerun to resume.
 """
 
@@ -142,7 +143,11 @@ def candidate_genotypes(config):
 
 
 def score(config, spec, problem, genotypes, workdir) -> tuple:
-  """(values (N, M), seconds) of every candidate; progress saved in scores.npz, resumed."""
+  """(values (N, M), timing) of every candidate; progress saved in scores.npz, resumed.
+
+  timing: `seconds` of this call, `first_call_seconds` (the first candidate scored here, with
+  the programs' compilation), `compilations`, `devices`, `scored` (candidates scored here) and
+  `candidates_per_sec` after the first call (None below two)."""
   path = os.path.join(workdir, "scores.npz")
   n, metrics_ = len(genotypes), list(config.table_metrics)
   values = np.full((n, len(metrics_)), np.nan)
@@ -158,10 +163,13 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
   bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
-  pending = []
+  pending, start, first_seconds = [], done, 0.0
   for i in range(done, n):
     code = dynamic.encode(genotypes[i], config.width)
     pending.append((i, scorer(jax.random.fold_in(base, i), code)))
+    if i == start:  # its compilation, timed apart
+      jax.block_until_ready(pending[0][1])
+      first_seconds = time.perf_counter() - t0
     if len(pending) == SCORE_SAVE_EVERY or i == n - 1:
       for j, v in zip([p[0] for p in pending], jax.device_get([p[1] for p in pending])):
         values[j] = v
@@ -170,7 +178,11 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
           f, values=values, done=d, metrics=np.array(metrics_)))
       bar.update(done - bar.n)
   bar.close()
-  return values, time.perf_counter() - t0, scorer._cache_size()
+  seconds, scored = time.perf_counter() - t0, n - start
+  return values, {"seconds": seconds, "first_call_seconds": first_seconds,
+                  "compilations": scorer._cache_size(), "devices": len(score_devices(config)),
+                  "scored": scored, "candidates_per_sec":
+                      (scored - 1) / (seconds - first_seconds) if scored > 1 else None}
 
 
 def _slug(metric: str) -> str:
@@ -185,9 +197,9 @@ def train_genotypes(config, spec, problem, genotypes, keys, num_steps, workdir):
                                     depth)
 
 
-def _select(config, spec, problem, small, names, genotypes, values, metric, workdir) -> dict:
+def _select(config, spec, problem, small, names, genotypes, values, metric, workdir) -> tuple:
   """Top N by `metric`, their cohort (fitted to `small`), the averaging selection and the final
-  full-size run."""
+  full-size run: (results, seconds of the cohort and of the final run)."""
   out = os.path.join(workdir, _slug(metric))
   os.makedirs(out, exist_ok=True)
   col = list(config.table_metrics).index(metric)
@@ -225,8 +237,14 @@ def _select(config, spec, problem, small, names, genotypes, values, metric, work
           "psnr_final": float(final.curves["psnr"][0, -1]), "psnr_best": float(final.best_psnr[0]),
           "best_step": int(final.best_step[0]),
           "cohort_psnr_final": result.curves["psnr"][:, -1].tolist(),
-          "cohort_image_size": list(small.clean.shape[1:3]),
-          "cohort_member_steps_per_sec": result.info.get("member_steps_per_sec")}
+          "cohort_image_size": list(small.clean.shape[1:3])}, {
+              "cohort": _timing(result.info), "final": _timing(final.info)}
+
+
+def _timing(info: dict) -> dict:
+  """A fit's seconds: compiling, fitting (the members trained now) and in all."""
+  return {k: info.get(k) for k in ("members", "resumed_members", "compile_seconds",
+                                   "fit_seconds", "wall_seconds", "member_steps_per_sec")}
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -246,25 +264,24 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   image_io.save_png(os.path.join(workdir, "corrupted.png"), problem.observation[0])
   image_io.save_png(os.path.join(workdir, "clean.png"), problem.clean[0])
   with jax.default_matmul_precision(config.matmul_precision):
-    values, score_seconds, compilations = score(config, spec, problem, genotypes, workdir)
+    values, score_timing = score(config, spec, problem, genotypes, workdir)
     files.write_csv(os.path.join(workdir, "metrics.csv"),
                     ["name", "cell_id", "connections"] + list(config.table_metrics),
                     [[name] + name.split("_") + [float(v) for v in row]
                      for name, row in zip(names, values)])
     small = (isnas.resized_problem(problem, config.resize_short_side)
              if config.resize_short_side else problem)
-    per_metric = {m: _select(config, spec, problem, small, names, genotypes, values, m, workdir)
+    selections = {m: _select(config, spec, problem, small, names, genotypes, values, m, workdir)
                   for m in config.rank_by}
+  per_metric = {m: s[0] for m, s in selections.items()}
   baseline = degrade.baseline_estimate(spec, problem)
   summary = {
       "task": config.task, "image": os.path.basename(path), "image_path": path,
       "image_size": list(problem.clean.shape[1:3]), "candidates": config.candidates,
       "num_scored": len(genotypes), "num_unbuildable_skipped": skipped,
-      "score_seconds": score_seconds, "score_compilations": compilations,
-      "score_devices": len(score_devices(config)),
-      "candidates_per_sec": len(genotypes) / max(score_seconds, 1e-9),
       "psnr_input": degrade.quality(spec, problem.clean[0], baseline), "metrics": per_metric,
-      "wall_seconds": time.perf_counter() - t_start,
+      "timing": {"score": score_timing, "rankings": {m: s[1] for m, s in selections.items()},
+                 "wall_seconds": time.perf_counter() - t_start},
       "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
   first = per_metric[config.rank_by[0]]
   summary.update(psnr_final=first["psnr_final"], psnr_best=first["psnr_best"],

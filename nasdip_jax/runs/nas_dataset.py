@@ -99,7 +99,7 @@ def _one(config, task, image, workdir, names, genotypes) -> dict:
   sub.task, sub.image = task, image
   path, spec, problem = restore.load_problem(sub)
   os.makedirs(workdir, exist_ok=True)
-  values, score_seconds, _ = isnas_run.score(sub, spec, problem, genotypes, workdir)
+  values, score_timing = isnas_run.score(sub, spec, problem, genotypes, workdir)
   key = jax.random.fold_in(jax.random.key(config.seed), 1)
   keys = jnp.stack([jax.random.fold_in(key, i) for i in range(len(genotypes))])
   t0 = time.perf_counter()
@@ -123,7 +123,7 @@ def _one(config, task, image, workdir, names, genotypes) -> dict:
   markers["selected"] = (sel["selected_psnr_best"], "blue")
   files.histogram(os.path.join(workdir, "histogram.png"), best, markers, "best PSNR (dB)",
                   f"{task} {os.path.basename(path)}: {len(names)} architectures, {metric}")
-  analysis.update(image=os.path.basename(path), task=task, score_seconds=score_seconds,
+  analysis.update(image=os.path.basename(path), task=task, score_seconds=score_timing["seconds"],
                   train_seconds=time.perf_counter() - t0,
                   member_steps_per_sec=result.info.get("member_steps_per_sec"))
   return analysis

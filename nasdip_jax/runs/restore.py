@@ -141,7 +141,7 @@ def prepare(config):
   state = dip.init_state(params, tx, problem, cfg)
   step = dip.make_step_fn(graphdef, tx, spec, cfg)
   compiled = dip.compile_fit(step, state, data, config.steps_per_call, config.loop)
-  limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes()
+  limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes(1)
   if compiled.memory_bytes is not None and compiled.memory_bytes > limit:
     h, w = problem.clean.shape[1:3]
     raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
