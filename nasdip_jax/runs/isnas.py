@@ -157,9 +157,9 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
       if list(z["metrics"]) == metrics_ and z["values"].shape[0] == n:
         values, done = z["values"], int(z["done"])
   h, w = problem.clean.shape[1:3]
+  devices = score_devices(config)
   scorer = isnas.make_scorer(spec, problem.observation, (h, w), config.width, metrics_,
-                             config.num_outputs, config.num_inits, config.init_prng,
-                             score_devices(config))
+                             config.num_outputs, config.num_inits, config.init_prng, devices)
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
   bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
@@ -180,7 +180,7 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
   bar.close()
   seconds, scored = time.perf_counter() - t0, n - start
   return values, {"seconds": seconds, "first_call_seconds": first_seconds,
-                  "compilations": scorer._cache_size(), "devices": len(score_devices(config)),
+                  "compilations": scorer._cache_size(), "devices": len(devices),
                   "scored": scored, "candidates_per_sec":
                       (scored - 1) / (seconds - first_seconds) if scored > 1 else None}
 
