@@ -1,14 +1,19 @@
 """Wall time of ISNAS-DIP: its training-free scoring, and the whole pipeline on one image.
 
     python benchmarks/isnas_speed.py [--sizes=64,256] [--num=1000,200] [--devices=1,2]
+        [--threads=1,2] [--chains=used,all]
     python benchmarks/isnas_speed.py --pipeline=resized [--image=Set12/01.png]
         [--num_candidates=5000] [--steps=1200]
 
 Scoring (the default): N candidates of the 5000-list (unbuildable ones skipped) at the paper's
 width, one random output each, every table metric, grayscale denoising. Reports candidates per
-second, the extrapolated time for 5000, and the number of compilations for each size and number
-of scoring devices (one set of programs per device serves every genotype; on CPU, --devices sets
-jax_num_cpu_devices to its largest value). Writes benchmarks/results/isnas_speed_<backend>.json.
+second, the extrapolated time for 5000, and the number of compilations for each size, number
+of scoring devices, candidates in flight per device (`threads`, as `search.isnas.score_all`)
+and `chains` (the scorer runs only the upward chains a candidate uses, or all). One set of
+programs per device serves every genotype; on CPU, --devices sets jax_num_cpu_devices to its
+largest value. The first row of each size and `chains` compiles; the others reuse its programs
+(device 0's). `total_minutes` is compilation plus scoring of the row's candidates. Writes benchmarks/results/isnas_speed_<backend>.json (or --out, its table named
+after the file).
 
 --pipeline=resized | full: configs/isnas_denoise.py on one grayscale image, ranked by
 `psd db strip mse` alone (the paper's timing: one cohort of 15), its cohort trained resized to
@@ -45,6 +50,8 @@ from nasdip_jax.search import isnas  # pylint: disable=wrong-import-position
 _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes (px, square, grayscale).")
 _NUM = flags.DEFINE_list("num", ["1000", "200"], "Candidates per size (same order as sizes).")
 _DEVICES = flags.DEFINE_list("devices", ["1", "2"], "Numbers of local devices to score on.")
+_THREADS = flags.DEFINE_list("threads", ["1", "2"], "Candidates in flight per device.")
+_CHAINS = flags.DEFINE_list("chains", ["used"], "Upward chains the scorer runs: used, all.")
 _WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).")
 _PRNG = flags.DEFINE_string("init_prng", "hash32", "The candidates' init draws.")
 _OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
@@ -68,36 +75,41 @@ def scoring():
   _, genotypes, _ = isnas_run.candidate_genotypes(config)
   metric_names = tuple(config.table_metrics)
   rows = []
-  for (px, num), devices in itertools.product(zip(map(int, _SIZES.value), map(int, _NUM.value)),
-                                              map(int, _DEVICES.value)):
+  for (px, num), chains, devices, threads in itertools.product(
+      zip(map(int, _SIZES.value), map(int, _NUM.value)), _CHAINS.value,
+      map(int, _DEVICES.value), map(int, _THREADS.value)):
     img = (np.random.default_rng(0).random((px, px, 1)) * 255).astype(np.uint8)
     spec, problem = degrade.make_problem(img, "denoise", np.random.default_rng(0))
     scorer = isnas.make_scorer(spec, problem.observation, (px, px), _WIDTH.value, metric_names,
-                               init_prng=_PRNG.value, devices=jax.local_devices()[:devices])
+                               init_prng=_PRNG.value, devices=jax.local_devices()[:devices],
+                               chains=chains)
     codes = [dynamic.encode(g, _WIDTH.value) for g in genotypes[:num]]
     compiled_before = scorer._cache_size()  # programs shared with the previous sizes' scorers
     t0 = time.perf_counter()
     jax.block_until_ready(scorer(jax.random.key(0), codes[0]))
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = [scorer(jax.random.key(i), c) for i, c in enumerate(codes)]
-    values = np.stack(jax.device_get(out))
+    keys = [jax.random.key(i) for i in range(len(codes))]
+    values = np.stack(isnas.score_all(scorer, keys, codes, devices * threads))
     wall = time.perf_counter() - t0
     assert np.all(np.isfinite(values[:, :2]))
-    row = {"px": px, "width": _WIDTH.value, "devices": devices, "init_prng": _PRNG.value,
-           "candidates": num, "metrics": len(metric_names),
+    row = {"px": px, "width": _WIDTH.value, "chains": chains, "devices": devices,
+           "threads": threads,
+           "init_prng": _PRNG.value, "candidates": len(codes), "metrics": len(metric_names),
            "compilations": scorer._cache_size() - compiled_before,
-           "compile_seconds": compile_seconds, "wall_seconds": wall, "candidates_per_sec": num / wall,
-           "minutes_for_5000": 5000 / (num / wall) / 60}
+           "compile_seconds": compile_seconds, "wall_seconds": wall, "candidates_per_sec": len(codes) / wall,
+           "minutes_for_5000": 5000 / (len(codes) / wall) / 60,
+           "total_minutes": (compile_seconds + wall) / 60}
     rows.append(row)
     print(row, flush=True)
   result = {"machine": report.machine(), "rows": rows}
   out = _OUT.value or os.path.join(report.RESULTS, f"isnas_speed_{jax.default_backend()}.json")
   report.write_json(out, result)
-  report.update_readme_table(f"isnas_speed_{jax.default_backend()}", result["machine"], rows,
-                             ["px", "width", "devices", "init_prng", "candidates",
-                              "compilations", "compile_seconds",
-                              "wall_seconds", "candidates_per_sec", "minutes_for_5000"])
+  report.update_readme_table(os.path.splitext(os.path.basename(out))[0], result["machine"], rows,
+                             ["px", "width", "chains", "devices", "threads", "init_prng",
+                              "candidates",
+                              "compilations", "compile_seconds", "wall_seconds",
+                              "candidates_per_sec", "minutes_for_5000", "total_minutes"])
 
 
 def _pipeline_config():
@@ -130,7 +142,8 @@ def _paper_scale(timing, paper_scored: int, top_n: int) -> dict:
 
 def pipeline():
   config = _pipeline_config()
-  jax.config.update("jax_num_cpu_devices", config.cpu_devices)  # as main.py
+  if config.cpu_devices:  # as main.py
+    jax.config.update("jax_num_cpu_devices", config.cpu_devices)
   paper = ml_collections.ConfigDict(config.to_dict())
   paper.num_candidates = PAPER_CANDIDATES
   paper_scored = len(isnas_run.candidate_genotypes(paper)[1])

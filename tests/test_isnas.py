@@ -17,6 +17,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.nets import dynamic
 from nasdip_jax.runs import isnas as isnas_run
 from nasdip_jax.runs import nas_dataset
+from nasdip_jax.runs import restore
 from nasdip_jax.search import hash_prng
 from nasdip_jax.search import isnas
 from nasdip_jax.search import psd_metrics
@@ -126,7 +127,19 @@ def _check_scores():
                                want(problem.observation, by_hand(key, genotype, 2, 2)),
                                rtol=1e-5, err_msg=gt.to_name(genotype))
   # one network program for every genotype, image, metric list and count of a shape
-  assert isnas._output_program(width)._cache_size() == 1
+  assert isnas._output_program(width, "used")._cache_size() == 1
+  # several candidates in flight on one device (worker threads under the caller's precision):
+  # the same scores in the same order, nothing compiled again
+  compiled = scorer._cache_size()
+  keys = [jax.random.key(i) for i in range(len(genotypes))]
+  codes = [dynamic.encode(g, width) for g in genotypes]
+  serial = isnas.score_all(scorer, keys, codes)
+  np.testing.assert_array_equal(np.stack(isnas.score_all(scorer, keys, codes, threads=3)),
+                                np.stack(serial))
+  np.testing.assert_allclose(serial[-1], want(problem.observation, by_hand(keys[-1],
+                                                                           genotypes[-1], 1, 1)),
+                             rtol=1e-5)
+  assert scorer._cache_size() == compiled
   # candidates spread over two devices: the same scores, the programs once per device
   two = isnas.make_scorer(spec, problem.observation, (32, 32), width, names,
                           devices=jax.local_devices()[:2])
@@ -135,9 +148,11 @@ def _check_scores():
     key, code = jax.random.key(i), dynamic.encode(genotype, width)
     np.testing.assert_allclose(np.asarray(two(key, code)), np.asarray(scorer(key, code)),
                                rtol=1e-6, err_msg=gt.to_name(genotype))
-  assert two._cache_size() == compiled + 3 and isnas._output_program(width)._cache_size() == 2
+  assert two._cache_size() == compiled + 3 and isnas._output_program(width, "used")._cache_size() == 2
   with pytest.raises(ValueError, match="init_prng"):
     isnas.make_scorer(spec, problem.observation, (32, 32), width, names, init_prng="rbg")
+  with pytest.raises(ValueError, match="chains"):
+    isnas.make_scorer(spec, problem.observation, (32, 32), width, names, chains="some")
 
 
 @pytest.mark.parametrize("name,want", [
@@ -195,6 +210,7 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
   assert summary["num_scored"] == 6 and np.isfinite(summary["psnr_final"])
   timing = summary["timing"]
   assert timing["score"]["scored"] == 6 and timing["score"]["devices"] == 1
+  assert timing["score"]["threads"] == 2  # two candidates in flight on a CPU device
   assert 0 < timing["score"]["first_call_seconds"] < timing["score"]["seconds"]
   assert timing["score"]["candidates_per_sec"] > 0
   for fit, members in (("cohort", 3), ("final", 1)):
@@ -210,6 +226,36 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
   assert redone["cohort"]["member_steps_per_sec"] is None  # no member was trained again
   with pytest.raises(UserError, match="other settings"):
     isnas_run.run(_tiny(top_n=2), workdir)
+
+
+@conftest.DYNAMIC_PROGRAM
+def test_scoring_killed_midway_resumes_from_its_last_saved_chunk(tmp_path, monkeypatch):
+  """Scores are saved per chunk (here 2 candidates); a rerun scores only the unsaved ones and
+  ends with the uninterrupted run's values."""
+  c = _tiny()
+  _, spec, problem = restore.load_problem(c)
+  _, genotypes, _ = isnas_run.candidate_genotypes(c)
+  whole, workdir = tmp_path / "whole", tmp_path / "killed"
+  whole.mkdir(), workdir.mkdir()
+  with jax.default_matmul_precision(c.matmul_precision):
+    want, _ = isnas_run.score(c, spec, problem, genotypes, str(whole))
+    monkeypatch.setattr(isnas_run, "SCORE_SAVE_EVERY", 2)
+    real, calls = isnas.score_all, []
+
+    def killed_at_the_third_chunk(*args, **kwargs):
+      calls.append(len(args[2]))
+      if len(calls) == 3:  # chunks: [0], [1, 2], [3, 4], [5]
+        raise KeyboardInterrupt
+      return real(*args, **kwargs)
+    monkeypatch.setattr(isnas, "score_all", killed_at_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+      isnas_run.score(c, spec, problem, genotypes, str(workdir))
+    with np.load(workdir / "scores.npz") as z:
+      assert int(z["done"]) == 3 and np.isnan(z["values"][3:]).all()
+    monkeypatch.setattr(isnas, "score_all", real)
+    values, timing = isnas_run.score(c, spec, problem, genotypes, str(workdir))
+  assert calls == [1, 2, 2] and timing["scored"] == 3
+  np.testing.assert_allclose(values, want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("overrides,match", [

@@ -85,14 +85,37 @@ class CrossScaleBase(nnx.Module):
       for i, y in enumerate(carried):
         cache[N - 1 - i, l] = y
 
-  def _forward(self, z, cell, gate, all_chains=False):
+  def _used_up_chains(self, sources, cell, cache, conn):
+    """The upward chains a traced table `conn` uses, zeros for the others (forward only): at
+    level l, chain (j, l) is used if some stage r <= l takes source j; the used inputs are
+    packed first and the cell runs on them one at a time in a loop of traced length, so an
+    unused chain costs no cell (on average half the full-resolution ones)."""
+    carried = []  # chain(j, l + 1) for j = N - 1, N - 2, ..., l + 1
+    for l in reversed(range(N - 1)):
+      carried.append(sources[l + 1])
+      x = jnp.concatenate(carried, axis=0)
+      used = jnp.stack([jnp.any(conn[:l + 1, N - 1 - i] > 0) for i in range(len(carried))])
+      order = jnp.argsort(~used, stable=True)  # used chains first
+      x = x[order]
+      m, h, w, c = x.shape
+      packed = jax.lax.fori_loop(
+          0, jnp.sum(used), lambda i, out: out.at[i].set(cell(l, x[i][None])[0]),
+          jnp.zeros((m, 2 * h, 2 * w, c), x.dtype))
+      carried = jnp.split(jnp.zeros_like(packed).at[order].set(packed), len(carried))
+      for i, y in enumerate(carried):
+        cache[N - 1 - i, l] = y
+
+  def _forward(self, z, cell, gate, all_chains=False, used_chains=None):
     """cell(position, x) upsamples x2; gate(r, j, x, route) adds connection (r, j) or not;
-    all_chains computes every upward chain up front (for gates that use every route)."""
+    all_chains computes every upward chain up front (for gates that use every route);
+    used_chains (a traced connection table) only those it uses (forward only)."""
     sources = [z]
     for enc in self.enc:
       sources.append(enc(sources[-1]))
     x, cache = sources[-1], {}  # enc5
-    if all_chains:
+    if used_chains is not None:
+      self._used_up_chains(sources, cell, cache, used_chains)
+    elif all_chains:
       self._all_up_chains(sources, cell, cache)
     for r in reversed(range(N)):
       x = cell(N - 1 + r, x)

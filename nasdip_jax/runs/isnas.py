@@ -60,7 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_inits = 1                 # ... of this many inits per candidate; metrics averaged
   c.init_prng = "hash32"          # the candidates' init draws: hash32 | threefry2x32 | philox4x32
   c.score_devices = 0             # local devices scoring candidates concurrently (0 = all)
-  c.cpu_devices = 2               # CPU devices main.py has JAX make (0 = JAX's default, one)
+  c.score_threads = 0             # candidates in flight per scoring device (0 = 2 on CPU, else 1)
+  c.cpu_devices = 0               # CPU devices main.py has JAX make (0 = JAX's default, one)
   c.table_metrics = (psd_metrics.SIMILARITY_METRICS + psd_metrics.LOWPASS_METRICS
                      + psd_metrics.CORRECTED_METRICS + (psd_metrics.RANDOM_METRIC,))
   c.rank_by = psd_metrics.ISNAS_METRICS + (psd_metrics.RANDOM_METRIC,)
@@ -106,6 +107,8 @@ def _check_config(config) -> None:
     raise UserError(f"config.init_prng must be one of {isnas.INIT_PRNGS}, got "
                     f"{config.init_prng!r}")
   score_devices(config)
+  if config.score_threads < 0:
+    raise UserError(f"config.score_threads must be >= 0, got {config.score_threads}")
   if config.top_n > config.num_candidates:
     raise UserError("config.top_n must not exceed config.num_candidates")
   if config.task == "sr" and config.resize_short_side:
@@ -122,6 +125,13 @@ def score_devices(config) -> list:
     raise UserError(f"config.score_devices must be in 0..{len(devices)} (the local devices), "
                     f"got {config.score_devices}")
   return devices[:config.score_devices or len(devices)]
+
+
+def score_threads(config, devices) -> int:
+  """Candidates scored at once: config.score_threads per device (0: two on CPU, where two
+  concurrent candidates fill the cores better than one, and one elsewhere)."""
+  per_device = config.score_threads or (2 if devices[0].platform == "cpu" else 1)
+  return per_device * len(devices)
 
 
 def candidate_genotypes(config):
@@ -146,8 +156,9 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
   """(values (N, M), timing) of every candidate; progress saved in scores.npz, resumed.
 
   timing: `seconds` of this call, `first_call_seconds` (the first candidate scored here, with
-  the programs' compilation), `compilations`, `devices`, `scored` (candidates scored here) and
-  `candidates_per_sec` after the first call (None below two)."""
+  the programs' compilation), `compilations`, `devices`, `threads` (candidates in flight),
+  `scored` (candidates scored here) and `candidates_per_sec` after the first call (None below
+  two)."""
   path = os.path.join(workdir, "scores.npz")
   n, metrics_ = len(genotypes), list(config.table_metrics)
   values = np.full((n, len(metrics_)), np.nan)
@@ -158,30 +169,30 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
         values, done = z["values"], int(z["done"])
   h, w = problem.clean.shape[1:3]
   devices = score_devices(config)
+  threads = score_threads(config, devices)
   scorer = isnas.make_scorer(spec, problem.observation, (h, w), config.width, metrics_,
                              config.num_outputs, config.num_inits, config.init_prng, devices)
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
   bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
-  pending, start, first_seconds = [], done, 0.0
-  for i in range(done, n):
-    code = dynamic.encode(genotypes[i], config.width)
-    pending.append((i, scorer(jax.random.fold_in(base, i), code)))
-    if i == start:  # its compilation, timed apart
-      jax.block_until_ready(pending[0][1])
+  start, first_seconds = done, 0.0
+  # the first candidate alone (its compilation, timed apart), then chunks saved as they finish
+  chunks = [(lo, min(lo + SCORE_SAVE_EVERY, n)) for lo in range(done + 1, n, SCORE_SAVE_EVERY)]
+  for lo, hi in ([(done, done + 1)] if done < n else []) + chunks:
+    keys = [jax.random.fold_in(base, i) for i in range(lo, hi)]
+    codes = [dynamic.encode(g, config.width) for g in genotypes[lo:hi]]
+    values[lo:hi] = isnas.score_all(scorer, keys, codes, threads)
+    if lo == start:
       first_seconds = time.perf_counter() - t0
-    if len(pending) == SCORE_SAVE_EVERY or i == n - 1:
-      for j, v in zip([p[0] for p in pending], jax.device_get([p[1] for p in pending])):
-        values[j] = v
-      done, pending = i + 1, []
-      image_io.atomic_write(path, lambda f, d=done: np.savez(
-          f, values=values, done=d, metrics=np.array(metrics_)))
-      bar.update(done - bar.n)
+    done = hi
+    image_io.atomic_write(path, lambda f, d=done: np.savez(
+        f, values=values, done=d, metrics=np.array(metrics_)))
+    bar.update(done - bar.n)
   bar.close()
   seconds, scored = time.perf_counter() - t0, n - start
   return values, {"seconds": seconds, "first_call_seconds": first_seconds,
                   "compilations": scorer._cache_size(), "devices": len(devices),
-                  "scored": scored, "candidates_per_sec":
+                  "threads": threads, "scored": scored, "candidates_per_sec":
                       (scored - 1) / (seconds - first_seconds) if scored > 1 else None}
 
 
