@@ -88,7 +88,7 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 def score_all(score, keys, codes, threads: int = 1) -> list:
   """[np.ndarray] of `score(keys[i], codes[i])` for every i, `threads` candidates in flight at
   once, each thread waiting for its own (a CPU device runs a call in the thread that waits for
-  it; one 64-px candidate keeps ~1.7 of 2 cores busy, two threads ~1.15x faster). The first
+  it; one 64-px candidate keeps ~1.7 of 2 cores busy, two threads ~1.1x faster). The first
   candidate is scored alone, so a scorer's first call compiles once. threads=1: dispatched one
   after another, results fetched at the end (the devices' queues overlap)."""
   if threads == 1 or len(codes) < 2:
