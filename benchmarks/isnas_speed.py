@@ -12,8 +12,8 @@ of scoring devices, candidates in flight per device (`threads`, as `search.isnas
 and `chains` (the scorer runs only the upward chains a candidate uses, or all). One set of
 programs per device serves every genotype; on CPU, --devices sets jax_num_cpu_devices to its
 largest value. The first row of each size and `chains` compiles; the others reuse its programs
-(device 0's). `total_minutes` is compilation plus scoring of the row's candidates. Writes benchmarks/results/isnas_speed_<backend>.json (or --out, its table named
-after the file).
+(device 0's). `total_minutes` is compilation plus scoring of the row's candidates. Writes
+benchmarks/results/isnas_speed_<backend>.json (or --out, its table named after the file).
 
 --pipeline=resized | full: configs/isnas_denoise.py on one grayscale image, ranked by
 `psd db strip mse` alone (the paper's timing: one cohort of 15), its cohort trained resized to
@@ -97,7 +97,8 @@ def scoring():
            "threads": threads,
            "init_prng": _PRNG.value, "candidates": len(codes), "metrics": len(metric_names),
            "compilations": scorer._cache_size() - compiled_before,
-           "compile_seconds": compile_seconds, "wall_seconds": wall, "candidates_per_sec": len(codes) / wall,
+           "compile_seconds": compile_seconds, "wall_seconds": wall,
+           "candidates_per_sec": len(codes) / wall,
            "minutes_for_5000": 5000 / (len(codes) / wall) / 60,
            "total_minutes": (compile_seconds + wall) / 60}
     rows.append(row)

@@ -148,7 +148,8 @@ def _check_scores():
     key, code = jax.random.key(i), dynamic.encode(genotype, width)
     np.testing.assert_allclose(np.asarray(two(key, code)), np.asarray(scorer(key, code)),
                                rtol=1e-6, err_msg=gt.to_name(genotype))
-  assert two._cache_size() == compiled + 3 and isnas._output_program(width, "used")._cache_size() == 2
+  assert two._cache_size() == compiled + 3
+  assert isnas._output_program(width, "used")._cache_size() == 2
   with pytest.raises(ValueError, match="init_prng"):
     isnas.make_scorer(spec, problem.observation, (32, 32), width, names, init_prng="rbg")
   with pytest.raises(ValueError, match="chains"):

@@ -368,15 +368,16 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
     cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
     return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
 
-  def fresh_cells_forward(self, z, code: GenotypeCode, key, used_chains_only: bool = True):
+  def fresh_cells_forward(self, z, code: GenotypeCode, key, chains: str = "used"):
     """The output with cell parameters drawn from key instead of `cell_params` (reference
     space): position i's by `fresh_cell_forward` from `jax.random.split(key, 9)[i]`.
-    used_chains_only: only the upward chains the code's connections use are computed (forward
-    only: no gradients), else all of them."""
+    chains: 'used' computes only the upward chains the code's connections use (forward only:
+    no gradients; a position's parameters are drawn again for each chain it runs, at most ~3M
+    numbers), 'all' every chain."""
     keys = jax.random.split(key, nasdip.NUM_CELLS)
     cell = lambda pos, x: fresh_cell_forward(keys[pos], code, x, self.width)
-    chains = dict(used_chains=code.conn) if used_chains_only else dict(all_chains=True)
-    return self._forward(z, cell, nasdip.gated_sum(code.conn), **chains)
+    routes = dict(used_chains=code.conn) if chains == "used" else dict(all_chains=True)
+    return self._forward(z, cell, nasdip.gated_sum(code.conn), **routes)
 
 
 @dataclasses.dataclass(frozen=True)

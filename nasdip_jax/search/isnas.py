@@ -13,6 +13,7 @@ network), task, image and metric list of a shape.
 from concurrent import futures
 import functools
 import itertools
+import threading
 from typing import Sequence
 
 import jax
@@ -63,7 +64,7 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
   measure = _metrics_program(spec, tuple(metric_names))
   devices = tuple(devices or jax.local_devices()[:1])
   observations = [jax.device_put(jnp.asarray(observation), d) for d in devices]
-  calls = itertools.count()
+  calls, compiled = itertools.count(), threading.Event()
 
   def on_device(d, key, code):
     key, code = jax.device_put((key, code), devices[d])
@@ -73,11 +74,17 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 
   def score(key, code):
     call = next(calls)
-    if call == 0 and len(devices) > 1:  # compile for every device at once
+    if call > 0:
+      compiled.wait()  # concurrent calls wait for the first, which compiles
+      return on_device(call % len(devices), key, code)
+    try:
+      if len(devices) == 1:
+        return on_device(0, key, code)
       first = _in_callers_context(lambda d: jax.block_until_ready(on_device(d, key, code)))
-      with futures.ThreadPoolExecutor(len(devices)) as pool:
+      with futures.ThreadPoolExecutor(len(devices)) as pool:  # every device compiles at once
         return list(pool.map(first, range(len(devices))))[0]
-    return on_device(call % len(devices), key, code)
+    finally:
+      compiled.set()
 
   programs = (draw, output, measure)
   # pylint: disable-next=protected-access
@@ -88,15 +95,14 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 def score_all(score, keys, codes, threads: int = 1) -> list:
   """[np.ndarray] of `score(keys[i], codes[i])` for every i, `threads` candidates in flight at
   once, each thread waiting for its own (a CPU device runs a call in the thread that waits for
-  it; one 64-px candidate keeps ~1.7 of 2 cores busy, two threads ~1.1x faster). The first
-  candidate is scored alone, so a scorer's first call compiles once. threads=1: dispatched one
-  after another, results fetched at the end (the devices' queues overlap)."""
-  if threads == 1 or len(codes) < 2:
+  it; one 64-px candidate keeps ~1.7 of 2 cores busy, two threads ~1.1x faster; the scorer's
+  first call compiles while the others wait). threads=1: dispatched one after another, results
+  fetched at the end (the devices' queues overlap)."""
+  if threads == 1:
     return jax.device_get([score(k, c) for k, c in zip(keys, codes)])
   one = _in_callers_context(lambda i: jax.device_get(score(keys[i], codes[i])))
-  first = one(0)
   with futures.ThreadPoolExecutor(threads) as pool:
-    return [first] + list(pool.map(one, range(1, len(codes))))
+    return list(pool.map(one, range(len(codes))))
 
 
 def _in_callers_context(fn):
@@ -143,7 +149,7 @@ def _output_program(width, chains="used"):
     fixed_key, cells_key = jax.random.split(init_key)
     c = z.shape[-1]
     net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
-    return net.fresh_cells_forward(z, code, cells_key, used_chains_only=chains == "used")
+    return net.fresh_cells_forward(z, code, cells_key, chains)
 
   return output
 
