@@ -7,21 +7,29 @@ import re
 
 import jax
 
+from nasdip_jax import hostmem
+
+# As main.py does for every run: freed host memory kept for reuse (nasdip_jax/hostmem.py).
+KEEP_FREED_MEMORY = hostmem.keep_freed_memory()
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 README = os.path.join(HERE, "README.md")
 
 
 def machine() -> dict:
-  cpu = platform.processor() or ""
+  cpu, flags = platform.processor() or "", []
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
-      cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+      fields = dict(l.split(":", 1) for l in f.read().split("\n\n")[0].splitlines() if ":" in l)
+    cpu = fields.get("model name\t", cpu).strip()
+    flags = fields.get("flags\t\t", "").split()
   except OSError:
     pass
-  info = {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(),
-          "device": jax.devices()[0].device_kind, "jax": jax.__version__,
-          "python": platform.python_version()}
+  info = {"cpu": cpu, "cores": os.cpu_count(),
+          "simd": "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other",
+          "backend": jax.default_backend(), "device": jax.devices()[0].device_kind,
+          "jax": jax.__version__, "python": platform.python_version(),
+          "keep_freed_memory": KEEP_FREED_MEMORY}
   try:
     import torch  # pylint: disable=import-outside-toplevel
     info["torch"] = torch.__version__
@@ -47,7 +55,8 @@ def _fmt(v):
 def update_readme_table(name: str, machine_info: dict, rows: list, cols: list) -> None:
   """Replaces the block between `<!-- name -->` markers in benchmarks/README.md with a table."""
   lines = [f"<!-- {name} -->",
-           f"Machine: {machine_info['cpu']}, {machine_info['cores']} cores, "
+           f"Machine: {machine_info['cpu']}, {machine_info['cores']} cores"
+           + (f" ({machine_info['simd']})" if "simd" in machine_info else "") + ", "
            f"{machine_info['backend']} ({machine_info['device']}), jax {machine_info['jax']}"
            + (f", torch {machine_info['torch']}" if "torch" in machine_info else "") + ".",
            "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

@@ -10,6 +10,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from nasdip_jax import hostmem
 from nasdip_jax import runs
 from nasdip_jax.errors import UserError
 
@@ -24,6 +25,9 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0 (with --distributed).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Hosts in the run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This host's index, 0..num_processes-1.")
+_KEEP_FREED_MEMORY = flags.DEFINE_bool(
+    "keep_freed_memory", True, "glibc malloc keeps freed memory for reuse (XLA:CPU's per-call "
+    "buffers then do not page-fault; see nasdip_jax/hostmem.py).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -54,6 +58,8 @@ def main(argv):
     _fail("cannot load the config file: " + str(e).strip().splitlines()[-1].strip())
   except UserError as e:
     _fail(e)
+  if _KEEP_FREED_MEMORY.value:
+    hostmem.keep_freed_memory()
   if not flags.FLAGS["verbosity"].present:  # JAX's and Orbax's INFO lines, unless asked for
     logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=import-outside-toplevel

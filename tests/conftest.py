@@ -5,6 +5,8 @@ import sys
 
 import jax
 
+from nasdip_jax import hostmem
+
 # Eight simulated CPU devices for the sharding tests. No persistent compilation cache: on a cold
 # cache, serialising one of the suite's late executables segfaulted inside XLA (twice, in
 # tests/test_skip.py after the whole suite; not alone). Programs are shared within the run
@@ -15,6 +17,8 @@ TESTS_DIR = os.path.dirname(__file__)
 TESTDATA = os.path.join(TESTS_DIR, "testdata")
 REPO = os.path.dirname(TESTS_DIR)
 sys.path.insert(0, TESTS_DIR)
+# As main.py: XLA:CPU's per-call buffers reused instead of mapped (and page-faulted) anew.
+hostmem.keep_freed_memory()
 # Small programs compile ~40% faster unoptimised; the suite's numerics are unaffected.
 jax.config.update("jax_disable_most_optimizations", True)
 

@@ -121,32 +121,46 @@ def test_registry_genotype_rules():
   assert registry.genotype_name("nasdip_sr", "") == "119_1001011001011000011000011"
 
 
-def test_used_up_chains_are_the_chains_the_table_reads_and_nothing_else():
-  """`_used_up_chains` (the scorer's) equals `_all_up_chains` on every chain (j, l) that some
-  stage r <= l takes, leaves the others zero, and runs the cell once per used chain."""
+def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_reads():
+  """`_used_level_cells` (the scorer's), level by level as `_forward` calls it: the decoder's
+  cell of x at position N - 1 + r, and `_all_up_chains`' value on every chain (j, r) that some
+  stage <= r takes (the others zero), one cell call each at the right position."""
   n = nasdip.N
   sources = [jnp.full((1, 2 ** (n - l), 2 ** (n - l), 2), l + 1.0) for l in range(n)]
   calls = []
 
-  def cell(pos, x):  # position-dependent, so a chain routed through the wrong level shows
-    jax.debug.callback(lambda: calls.append(pos))
+  def up(pos, x):  # position-dependent, so a chain routed through the wrong level shows
     return (pos + 2.0) * jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+  def cell(pos, x):
+    jax.debug.callback(lambda p: calls.append(int(p)), pos)
+    return up(pos, x)
 
   base = nasdip.CrossScaleBase()
   want = {}
-  base._all_up_chains(sources, cell, want)
+  base._all_up_chains(sources, up, want)
+  decoder_in = [jnp.full(s.shape, -1.0 - l) for l, s in enumerate(sources)]  # stage inputs
+
+  def levels(conn):
+    cache, xs = {}, {}
+    for r in reversed(range(n - 1)):
+      xs[r] = base._used_level_cells(r, decoder_in[r + 1], sources, cell, cache, conn)
+    return cache, xs
+
+  run = jax.jit(levels)
   tables = [np.zeros((n, n), np.int32), np.ones((n, n), np.int32), np.eye(n, k=4, dtype=np.int32),
             np.eye(n, k=1, dtype=np.int32)] + [
                 np.random.default_rng(s).integers(0, 2, (n, n)).astype(np.int32) for s in range(6)]
-  run = jax.jit(lambda conn: (lambda cache: (base._used_up_chains(sources, cell, cache, conn),
-                                             cache)[1])({}))
   for conn in tables:
     calls.clear()
-    got = jax.block_until_ready(run(conn))
+    got, xs = jax.block_until_ready(run(conn))
     jax.effects_barrier()
     used = {(j, l): bool(conn[:l + 1, j].any()) for l in range(n - 1) for j in range(l + 1, n)}
     assert set(got) == set(used)
     for (j, l), on in used.items():
       np.testing.assert_array_equal(got[j, l], want[j, l] if on else 0 * want[j, l],
                                     err_msg=f"chain {j} -> {l} of\n{conn}")
-    assert sorted(calls) == sorted(l for (j, l), on in used.items() if on)
+    for r, x in xs.items():
+      np.testing.assert_array_equal(x, up(n - 1 + r, decoder_in[r + 1]))
+    assert sorted(calls) == sorted([l for (j, l), on in used.items() if on]
+                                   + [n - 1 + r for r in range(n - 1)])

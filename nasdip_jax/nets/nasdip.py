@@ -85,40 +85,45 @@ class CrossScaleBase(nnx.Module):
       for i, y in enumerate(carried):
         cache[N - 1 - i, l] = y
 
-  def _used_up_chains(self, sources, cell, cache, conn):
-    """The upward chains a traced table `conn` uses, zeros for the others (forward only): at
-    level l, chain (j, l) is used if some stage r <= l takes source j; the used inputs are
-    packed first and the cell runs on them one at a time in a loop of traced length, so an
-    unused chain costs no cell (on average half the full-resolution ones)."""
-    carried = []  # chain(j, l + 1) for j = N - 1, N - 2, ..., l + 1
-    for l in reversed(range(N - 1)):
-      carried.append(sources[l + 1])
-      x = jnp.concatenate(carried, axis=0)
-      used = jnp.stack([jnp.any(conn[:l + 1, N - 1 - i] > 0) for i in range(len(carried))])
-      order = jnp.argsort(~used, stable=True)  # used chains first
-      x = x[order]
-      m, h, w, c = x.shape
-      packed = jax.lax.fori_loop(
-          0, jnp.sum(used), lambda i, out: out.at[i].set(cell(l, x[i][None])[0]),
-          jnp.zeros((m, 2 * h, 2 * w, c), x.dtype))
-      carried = jnp.split(jnp.zeros_like(packed).at[order].set(packed), len(carried))
-      for i, y in enumerate(carried):
-        cache[N - 1 - i, l] = y
+  def _used_level_cells(self, r, x, sources, cell, cache, conn):
+    """Stage r's cell on the decoder's x and, at the same level, the upward chains a traced table
+    `conn` uses (forward only): chain (j, r) is used if some stage <= r takes source j. The used
+    inputs are packed after x and the cell runs on them one at a time in a loop of traced length
+    (position N - 1 + r for x, r for the chains: `cell` takes a traced position), so one trace
+    per level serves both and an unused chain costs no cell (on average half the
+    full-resolution ones). Fills cache[j, r] for j > r (zeros where unused); returns the cell
+    of x."""
+    chains = range(r + 1, N)
+    inputs = [x] + [sources[r + 1] if j == r + 1 else cache[j, r + 1] for j in chains]
+    used = jnp.stack([True] + [jnp.any(conn[:r + 1, j] > 0) for j in chains])
+    order = jnp.argsort(~used, stable=True)  # x, then the used chains
+    slot = jnp.argsort(order)  # input i's place in the packed batch
+    pos = jnp.asarray([N - 1 + r] + [r] * len(chains))[order]
+    x = jnp.concatenate(inputs, axis=0)[order]
+    m, h, w, c = x.shape
+    packed = jax.lax.fori_loop(
+        0, jnp.sum(used), lambda i, out: out.at[i].set(cell(pos[i], x[i][None])[0]),
+        jnp.zeros((m, 2 * h, 2 * w, c), x.dtype))
+    for i, j in enumerate(chains, start=1):
+      cache[j, r] = jax.lax.dynamic_index_in_dim(packed, slot[i])
+    return packed[:1]
 
   def _forward(self, z, cell, gate, all_chains=False, used_chains=None):
     """cell(position, x) upsamples x2; gate(r, j, x, route) adds connection (r, j) or not;
     all_chains computes every upward chain up front (for gates that use every route);
-    used_chains (a traced connection table) only those it uses (forward only)."""
+    used_chains (a traced connection table) only those it uses, level by level with the
+    decoder's cell (forward only; `cell` then also takes traced positions)."""
     sources = [z]
     for enc in self.enc:
       sources.append(enc(sources[-1]))
     x, cache = sources[-1], {}  # enc5
-    if used_chains is not None:
-      self._used_up_chains(sources, cell, cache, used_chains)
-    elif all_chains:
+    if all_chains:
       self._all_up_chains(sources, cell, cache)
     for r in reversed(range(N)):
-      x = cell(N - 1 + r, x)
+      if used_chains is None or r == N - 1:
+        x = cell(N - 1 + r, x)
+      else:
+        x = self._used_level_cells(r, x, sources, cell, cache, used_chains)
       for j in range(N):
         x = gate(r, j, x, lambda j=j, r=r: self._route(sources, j, r, cell, cache))
       x = self.dec[r](x)
