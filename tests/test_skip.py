@@ -65,11 +65,15 @@ def test_forward_matches_reference(golden_forward):
   assert loss == pytest.approx(float(GOLDEN["loss"]), rel=1e-5)
 
 
-# Per-tensor gradient tolerance (the golden README's 1e-2). With every 3x3 layer forced to
-# Winograd the smallest BatchNorm-fed gradient (level 2's skip BN bias, norm 4e-5) is off by 1.4%:
-# Winograd's float32 rounding, amplified by the BatchNorm backward's cancellation. `auto` uses
-# Winograd only for layers of 128x128 px and more.
-GRAD_REL_TOL = {"xla": 1e-2, "gemm": 1e-2, "winograd": 2e-2}
+# Per-tensor gradient tolerance: the golden README's 1e-2, except for the gradients that
+# BatchNorm backward's cancellation leaves tiny (norm < 1e-4: level 2's skip BN biases), whose
+# float32 rounding depends on the machine's convolution kernels. The smallest (norm 4e-5) is off
+# by 1.0% (xla) / 1.2% (gemm) on a 2-core AVX2 EPYC (jax 0.10.2, YNNPACK), under 1% on AVX-512,
+# and by 1.4-1.8% with every 3x3 layer forced to Winograd; every other tensor by at most 0.8%.
+# `auto` uses Winograd only for layers of 128x128 px and more.
+GRAD_REL_TOL = 1e-2
+TINY_GRAD_NORM = 1e-4
+TINY_GRAD_REL_TOL = {"xla": 1.5e-2, "gemm": 1.5e-2, "winograd": 2e-2}
 
 
 def test_gradients_match_reference(golden_forward, golden_net):
@@ -89,7 +93,8 @@ def test_gradients_match_reference(golden_forward, golden_net):
     assert np.linalg.norm(g) == pytest.approx(GOLDEN["grad_norm_per_param"][i], rel=1e-2), name
     if f"grad/{name}" in GOLDEN:
       ref = GOLDEN[f"grad/{name}"]
-      tol = GRAD_REL_TOL[golden_net.head.conv_impl]
+      tol = (TINY_GRAD_REL_TOL[golden_net.head.conv_impl]
+             if np.linalg.norm(ref) < TINY_GRAD_NORM else GRAD_REL_TOL)
       assert np.linalg.norm(g - ref) <= tol * np.linalg.norm(ref), name
 
 
