@@ -20,9 +20,9 @@ def machine() -> dict:
   cpu, flags = platform.processor() or "", []
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
-      fields = dict(l.split(":", 1) for l in f.read().split("\n\n")[0].splitlines() if ":" in l)
-    cpu = fields.get("model name\t", cpu).strip()
-    flags = fields.get("flags\t\t", "").split()
+      first = f.read().split("\n\n")[0].splitlines()  # the first processor's fields
+    fields = {k.strip(): v.strip() for k, v in (l.split(":", 1) for l in first if ":" in l)}
+    cpu, flags = fields.get("model name", cpu), fields.get("flags", "").split()
   except OSError:
     pass
   info = {"cpu": cpu, "cores": os.cpu_count(),

@@ -4,7 +4,7 @@ XLA:CPU allocates each call's buffers afresh (tens of MB for a 64-px ISNAS candi
 over glibc's mmap threshold (at most 32 MB) are mapped on every call and unmapped after it, so
 every page of them faults on first touch, each call: ~10,000 page faults and ~30 ms of system
 time per 64-px candidate on a 2-core CPU. Served from the heap and kept there, the same memory
-is reused (ISNAS scoring ~1.2x faster; benchmarks/README.md).
+is reused (ISNAS scoring ~1.25x faster, a 64-px DIP step ~1.2x; benchmarks/README.md).
 """
 
 import ctypes
