@@ -133,6 +133,10 @@ def test_auto_paths_on_cpu():
   with layers.member_batched():
     assert path(3, 2, 8) == ("gemm" if cpu else "xla")
     assert path(3, 1, 256) == ("winograd" if cpu else "xla")
+  with layers.forward_only():  # no backward pass to pay for: Winograd from 32x32
+    assert path(3, 1, 32) == ("winograd" if cpu else "xla") and path(3, 1, 16) == "xla"
+    assert path(3, 2, 64) == "xla" and path(3, 1, 64, "xla") == "xla"
+  assert path(3, 1, 32) == "xla"  # only inside the block
   assert path(3, 1, 8, "gemm") == "gemm" and path(3, 1, 512, "xla") == "xla"
   assert path(3, 1, 8, "winograd") == "winograd" and path(3, 2, 8, "winograd") == "xla"
   assert layers.conv_path("winograd", 3, 1, 1, 7, 8) == "xla"

@@ -14,6 +14,7 @@ from PIL import Image
 import conftest
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
+from nasdip_jax.nets import conv_winograd
 from nasdip_jax.nets import dynamic
 from nasdip_jax.runs import isnas as isnas_run
 from nasdip_jax.runs import nas_dataset
@@ -154,6 +155,27 @@ def _check_scores():
     isnas.make_scorer(spec, problem.observation, (32, 32), width, names, init_prng="rbg")
   with pytest.raises(ValueError, match="chains"):
     isnas.make_scorer(spec, problem.observation, (32, 32), width, names, chains="some")
+
+
+def test_random_outputs_run_their_fixed_3x3_layers_from_32_px_by_winograd(monkeypatch):
+  """The scorer's network is never differentiated (`layers.forward_only`): on CPU its 3x3
+  stride-1 layers of at least 32x32 go through Winograd (encoder 1's second layer and decoders
+  1 and 0 at 64 px); the training network keeps Winograd for 128x128 and more."""
+  shapes = []
+  winograd = conv_winograd.conv3x3
+  monkeypatch.setattr(conv_winograd, "conv3x3",
+                      lambda x, w, pad="reflection": shapes.append(x.shape[1:3])
+                      or winograd(x, w, pad))
+  width, code = 16, dynamic.encode(gt.from_name("5_" + "1" * 25), 16)
+  key, z = jax.random.key(0, impl=hash_prng.IMPL), jnp.zeros((1, 64, 64, 1))
+  jax.make_jaxpr(isnas._output_program(width, "used").__wrapped__)(key, z, code)
+  cpu = jax.default_backend() == "cpu"
+  assert sorted(shapes) == (sorted([(32, 32)] * 3 + [(64, 64)] * 2) if cpu else [])
+  shapes.clear()
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  net = dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(0))
+  jax.eval_shape(net, z, code)
+  assert not shapes
 
 
 @pytest.mark.parametrize("name,want", [

@@ -14,11 +14,6 @@ against the float32 reference's 0.5% (XLA's convolution).
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-# G of F(2, 3): the kernel transform.
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], np.float32)
-
 
 def supported(kernel: int, stride: int, dilation: int, out_h: int, out_w: int) -> bool:
   """Whether `conv3x3` computes this convolution (3x3, stride 1, no dilation, even output)."""
@@ -28,6 +23,12 @@ def supported(kernel: int, stride: int, dilation: int, out_h: int, out_w: int) -
 def _input_transform(d0, d1, d2, d3):
   """B^T d for d = (d0, d1, d2, d3), B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]]."""
   return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+def _kernel_transform(g0, g1, g2):
+  """G g for g = (g0, g1, g2), G = [[1,0,0],[1/2,1/2,1/2],[1/2,-1/2,1/2],[0,0,1]] (elementwise:
+  as matrix products of 3- and 4-long axes XLA:CPU took ~1.7 ms for a 128 -> 128 kernel)."""
+  return g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2
 
 
 def _output_transform(m0, m1, m2, m3):
@@ -66,8 +67,8 @@ def conv3x3(x, w, pad: str = "reflection"):
   v = [t for rows in _input_transform(*_tiles(x, 1, pad))
        for t in _input_transform(*_tiles(rows, 2, pad))]
   v = jnp.stack(v).reshape(16, batch * n * m, c_in)
-  g = jnp.asarray(_G)
-  u = jnp.einsum("ai,ijco,bj->abco", g, w, g).reshape(16, c_in, -1)
+  u = jnp.stack([t for rows in _kernel_transform(w[0], w[1], w[2])
+                 for t in _kernel_transform(rows[0], rows[1], rows[2])])  # (16, in, out)
   prod = jnp.einsum("tpc,tco->tpo", v, u).reshape(4, 4, batch, n, m, -1)
   cols = _output_transform(*prod)
   y = [_output_transform(*c) for c in cols]  # y[r][s]: output pixel (2i + r, 2j + s)

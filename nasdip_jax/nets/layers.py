@@ -19,7 +19,9 @@ CONV_IMPLS = ("auto", "xla", "gemm", "winograd")
 GEMM_1X1_MIN_PIXELS = 32 * 32
 SMALL_SIDE = 4
 WINOGRAD_MIN_PIXELS = 128 * 128
+WINOGRAD_MIN_PIXELS_FORWARD = 32 * 32
 _MEMBER_BATCHED = contextvars.ContextVar("member_batched", default=False)
+_FORWARD_ONLY = contextvars.ContextVar("forward_only", default=False)
 
 
 @contextlib.contextmanager
@@ -32,6 +34,17 @@ def member_batched():
     _MEMBER_BATCHED.reset(token)
 
 
+@contextlib.contextmanager
+def forward_only():
+  """Tells the layers traced inside that nothing differentiates them (for 'auto': the ISNAS
+  scorer's random outputs)."""
+  token = _FORWARD_ONLY.set(True)
+  try:
+    yield
+  finally:
+    _FORWARD_ONLY.reset(token)
+
+
 def conv_path(impl: str, kernel: int, stride: int, dilation: int, height: int, width: int) -> str:
   """How a same-padded convolution of an HxW input runs: 'xla', 'gemm' or 'winograd'.
 
@@ -39,7 +52,9 @@ def conv_path(impl: str, kernel: int, stride: int, dilation: int, height: int, w
   back to 'xla' elsewhere; 'gemm' (see conv_gemm) applies everywhere. 'auto' picks, on CPU
   (fwd+bwd per layer on 2 cores, see benchmarks/README.md):
   - Winograd for 3x3 stride-1 layers of at least 128x128 pixels (132->128 at 256 px: 0.52 s
-    against 0.90 s for XLA's convolution; at 64x64 and below it does not gain);
+    against 0.90 s for XLA's convolution; at 64x64 and below it does not gain); inside
+    `forward_only`, of at least 32x32 (128->128 forward: 7.9 against 15 ms at 64 px, 2.5
+    against 3.6 ms at 32 px, equal at 16 px);
   - a matrix product for 1x1 layers of at least 32x32 pixels (128->128 at 512 px: 0.43 s
     against 1.43 s);
   - matrix products for every other layer vmapped over cohort members: XLA turns a vmapped
@@ -58,7 +73,8 @@ def conv_path(impl: str, kernel: int, stride: int, dilation: int, height: int, w
   if jax.default_backend() != "cpu":
     return "xla"
   pixels = height * width
-  if winograd and pixels >= WINOGRAD_MIN_PIXELS:
+  min_pixels = WINOGRAD_MIN_PIXELS_FORWARD if _FORWARD_ONLY.get() else WINOGRAD_MIN_PIXELS
+  if winograd and pixels >= min_pixels:
     return "winograd"
   if _MEMBER_BATCHED.get() or (kernel == 1 and stride == 1 and pixels >= GEMM_1X1_MIN_PIXELS):
     return "gemm"

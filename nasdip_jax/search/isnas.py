@@ -26,6 +26,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.imaging import metrics
 from nasdip_jax.nets import dynamic
+from nasdip_jax.nets import layers
 from nasdip_jax.search import hash_prng
 from nasdip_jax.search import psd_metrics
 
@@ -142,14 +143,17 @@ def _draws_program(image_hw, c, num_outputs, num_inits, init_prng):
 def _output_program(width, chains="used"):
   """`output(init_key, z, code) -> (1, h, w, c)`: the network drawn from init_key (fixed
   modules from its first split, cells from its second, at their own kernel sizes where they are
-  used) applied to z, a batch of one; `chains` as make_scorer's."""
+  used) applied to z, a batch of one; `chains` as make_scorer's. Traced `forward_only`
+  (nothing differentiates it: on CPU its fixed modules' 3x3 layers from 32x32 run by
+  Winograd)."""
 
   @jax.jit
   def output(init_key, z, code):
     fixed_key, cells_key = jax.random.split(init_key)
     c = z.shape[-1]
-    net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
-    return net.fresh_cells_forward(z, code, cells_key, chains)
+    with layers.forward_only():
+      net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
+      return net.fresh_cells_forward(z, code, cells_key, chains)
 
   return output
 
