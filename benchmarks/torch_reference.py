@@ -1,4 +1,5 @@
-"""The reference DIP skip network and step in PyTorch, for interleaved speed comparisons only.
+"""The reference DIP skip network and step in PyTorch, for interleaved speed comparisons only
+(on the GPU where PyTorch sees one, as the reference scripts run).
 
 Same topology as deep-image-prior models/skip.py with the standard configuration (5 levels of 128,
 skip 4, bilinear, reflection padding, stride-2 downsampling); the step does the work of the
@@ -47,10 +48,12 @@ class ReferenceStep:
 
   def __init__(self, px, seed=0):
     torch.manual_seed(seed)
-    self.net = skip_net()
-    self.z = torch.rand(1, 32, px, px) * 0.1
-    self.target = torch.rand(1, 3, px, px)
-    self.target_np = self.target.numpy()[0]
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # as the reference, on a GPU
+    torch.backends.cudnn.benchmark = True  # the reference's setting
+    self.net = skip_net().to(device)
+    self.z = (torch.rand(1, 32, px, px) * 0.1).to(device)
+    self.target = torch.rand(1, 3, px, px).to(device)
+    self.target_np = self.target.cpu().numpy()[0]
     self.clean_np = np.random.default_rng(seed).random((3, px, px)).astype(np.float32)
     self.opt = torch.optim.Adam(self.net.parameters(), lr=0.01)
     self.ema = None
@@ -66,7 +69,7 @@ class ReferenceStep:
       self.ema = out.detach() if self.ema is None else 0.99 * self.ema + 0.01 * out.detach()
     loss = nn.functional.mse_loss(out, self.target)
     loss.backward()
-    out_np, ema_np = out.detach().numpy()[0], self.ema.numpy()[0]
+    out_np, ema_np = out.detach().cpu().numpy()[0], self.ema.cpu().numpy()[0]
     psnrs = (self._psnr(self.target_np, out_np), self._psnr(self.clean_np, out_np),
              self._psnr(self.clean_np, ema_np))
     self.snapshot = [p.detach().clone() for p in self.net.parameters()]
