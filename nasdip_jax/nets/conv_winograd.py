@@ -15,6 +15,7 @@ against the float32 reference's 0.5% (XLA's convolution).
 import jax
 import jax.numpy as jnp
 
+
 def supported(kernel: int, stride: int, dilation: int, out_h: int, out_w: int) -> bool:
   """Whether `conv3x3` computes this convolution (3x3, stride 1, no dilation, even output)."""
   return kernel == 3 and stride == 1 and dilation == 1 and out_h % 2 == 0 and out_w % 2 == 0
