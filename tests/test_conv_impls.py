@@ -79,6 +79,22 @@ def test_same_conv_matches_xla_with_the_whole_kernel(h, w, k, dilation, groups):
   np.testing.assert_allclose(y, y_ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("h,w,k", [(3, 4, 7), (5, 3, 5), (4, 4, 3), (2, 3, 1), (1, 1, 7)])
+def test_nearest_up_conv_is_the_convolution_of_the_upsampled_input(h, w, k):
+  """Per output phase at the input's resolution: XLA's zero-padded convolution of the
+  nearest-upsampled input (odd and tiny sizes: taps reading padding on both sides)."""
+  x = jax.random.normal(jax.random.key(0), (2, h, w, 3))
+  kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 4))
+  up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  p = k // 2
+  want = jax.lax.conv_general_dilated(up, kernel, (1, 1), ((p, p), (p, p)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision="highest")
+  got = layers.nearest_up_conv(x, kernel)
+  assert got.shape == want.shape == (2, 2 * h, 2 * w, 4)
+  np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_crop_to_reach_keeps_the_taps_that_can_read_the_input():
   w = jnp.arange(7 * 7, dtype=jnp.float32).reshape(7, 7, 1, 1)
   assert layers.crop_to_reach(w, (0, 1), 2).shape[:2] == (3, 3)

@@ -121,3 +121,25 @@ def test_all_522_isnas_models_run(dyn_forward):
   assert outs.shape == (522, 1, PX, PX, 1)
   assert np.all(np.isfinite(outs)) and np.all((outs > 0) & (outs < 1))
   assert len({o.tobytes() for o in outs}) == 522
+
+
+def test_fresh_cells_of_interpolation_kinds_match_their_embedded_parameters():
+  """`fresh_cell_forward` (the scorer's; for nearest upsampling its convolutions at the input's
+  resolution, `layers.nearest_up_conv`) against `cell_forward` with the same draws embedded in
+  7 x 7: every interpolation, the transforms with convolutions, every kernel size, one
+  compilation each."""
+  x = jax.random.normal(jax.random.key(0), (1, 16, 16, W))
+  fresh = jax.jit(chex.assert_max_traces(n=1)(
+      lambda key, code: dynamic.fresh_cell_forward(key, code, x, W)))
+  embedded = jax.jit(chex.assert_max_traces(n=1)(
+      lambda flat, code: dynamic.cell_forward(flat, code, x, W)))
+  for i, (interp, t, k) in enumerate((interp, t, k) for interp in dynamic.INTERPS
+                                     for t in dynamic.NEAREST_PHASE_TRANSFORMS
+                                     for k in gt.KERNELS):
+    cell = gt.Cell(interp, t, k, "ReLU")
+    code = dynamic.encode(gt.Genotype(cell, ((0,) * 5,) * 5), W)
+    key = jax.random.key(i)
+    kind = dynamic.cell_kind(cell)
+    flat = dynamic.embed_kind_params(dynamic.draw_kind_params(key, kind, k, W), kind, W)
+    np.testing.assert_allclose(fresh(key, code), embedded(flat, code), atol=1e-5,
+                               err_msg=cell.describe())

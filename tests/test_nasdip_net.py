@@ -124,7 +124,8 @@ def test_registry_genotype_rules():
 def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_reads():
   """`_used_level_cells` (the scorer's), level by level as `_forward` calls it: the decoder's
   cell of x at position N - 1 + r, and `_all_up_chains`' value on every chain (j, r) that some
-  stage <= r takes (the others zero), one cell call each at the right position."""
+  stage <= r takes (the others zero); at level 0, `_used_stage0_cells`: the sum of the chains
+  stage 0 takes; one cell call each at the right position."""
   n = nasdip.N
   sources = [jnp.full((1, 2 ** (n - l), 2 ** (n - l), 2), l + 1.0) for l in range(n)]
   calls = []
@@ -143,9 +144,10 @@ def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_re
 
   def levels(conn):
     cache, xs = {}, {}
-    for r in reversed(range(n - 1)):
+    for r in reversed(range(1, n - 1)):
       xs[r] = base._used_level_cells(r, decoder_in[r + 1], sources, cell, cache, conn)
-    return cache, xs
+    xs[0], stage0 = base._used_stage0_cells(decoder_in[1], sources, cell, cache, conn)
+    return cache, xs, stage0
 
   run = jax.jit(levels)
   tables = [np.zeros((n, n), np.int32), np.ones((n, n), np.int32), np.eye(n, k=4, dtype=np.int32),
@@ -153,14 +155,53 @@ def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_re
                 np.random.default_rng(s).integers(0, 2, (n, n)).astype(np.int32) for s in range(6)]
   for conn in tables:
     calls.clear()
-    got, xs = jax.block_until_ready(run(conn))
+    got, xs, stage0 = jax.block_until_ready(run(conn))
     jax.effects_barrier()
     used = {(j, l): bool(conn[:l + 1, j].any()) for l in range(n - 1) for j in range(l + 1, n)}
-    assert set(got) == set(used)
+    assert set(got) == {(j, l) for j, l in used if l > 0}
     for (j, l), on in used.items():
-      np.testing.assert_array_equal(got[j, l], want[j, l] if on else 0 * want[j, l],
-                                    err_msg=f"chain {j} -> {l} of\n{conn}")
+      if l > 0:
+        np.testing.assert_array_equal(got[j, l], want[j, l] if on else 0 * want[j, l],
+                                      err_msg=f"chain {j} -> {l} of\n{conn}")
+    np.testing.assert_array_equal(
+        stage0, sum((want[j, 0] for j in range(1, n) if conn[0, j]), 0 * want[1, 0]))
     for r, x in xs.items():
       np.testing.assert_array_equal(x, up(n - 1 + r, decoder_in[r + 1]))
     assert sorted(calls) == sorted([l for (j, l), on in used.items() if on]
                                    + [n - 1 + r for r in range(n - 1)])
+
+
+def test_affine_cells_run_stage_0s_chains_as_one_cell_call():
+  """With `affine`, stage 0's chains are n cell(mean of their inputs) for an affine cell, from
+  one cell call (none if no chain); with affine False, the chains' sum as without it."""
+  n = nasdip.N
+  rng = np.random.default_rng(0)
+  sources = [jnp.asarray(rng.random((1, 2 ** (n - l), 2 ** (n - l), 2)), jnp.float32)
+             for l in range(n)]
+  calls = []
+
+  def up(pos, x):  # affine, position-dependent
+    return (pos + 2.0) * jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2) + 0.5
+
+  def cell(pos, x):
+    jax.debug.callback(lambda p: calls.append(int(p)), pos)
+    return up(pos, x)
+
+  base = nasdip.CrossScaleBase()
+  want = {}
+  base._all_up_chains(sources, up, want)
+  cache = {(j, 1): want[j, 1] for j in range(2, n)}
+  run = jax.jit(lambda conn, affine: base._used_stage0_cells(sources[1], sources, cell, cache,
+                                                             conn, affine))
+  for seed in range(6):
+    conn = rng.integers(0, 2, (n, n)).astype(np.int32)
+    on = [j for j in range(1, n) if conn[0, j]]
+    for affine in (True, False):
+      calls.clear()
+      x, chains = jax.block_until_ready(run(conn, affine))
+      jax.effects_barrier()
+      np.testing.assert_array_equal(x, up(n - 1, sources[1]))
+      np.testing.assert_allclose(chains, sum((want[j, 0] for j in on), 0 * want[1, 0]),
+                                 rtol=1e-6)
+      chain_calls = (1 if on else 0) if affine else len(on)
+      assert sorted(calls) == [0] * chain_calls + [n - 1], (conn[0], affine)

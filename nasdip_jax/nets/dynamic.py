@@ -10,7 +10,9 @@ program). The reference space, plus SELU; with `extended=True` also dilations 2 
 around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
 
 Scoring untrained candidates needs no stored parameters: `fresh_cells_forward` draws each cell's
-inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs.
+inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs;
+there, nearest upsampling followed by a convolution runs at the input's resolution
+(`layers.nearest_up_conv`).
 """
 
 import dataclasses
@@ -196,8 +198,11 @@ def embed_static_cell(module: cells.UpCell, width: int, extended: bool = False) 
 
 # ---------------------------------------------------------------- forward
 
-def _conv(x, w, groups=1, dilation=1, fast=False):
-  """A zero-padded 'same' convolution (HWIO w); fast: `layers.same_conv` (scoring)."""
+def _conv(x, w, groups=1, dilation=1, fast=False, nearest_up=False):
+  """A zero-padded 'same' convolution (HWIO w); fast: `layers.same_conv` (scoring);
+  nearest_up: of x nearest-upsampled x2 (`layers.nearest_up_conv`, fast only)."""
+  if nearest_up:
+    return layers.nearest_up_conv(x, w)
   if fast:
     return layers.same_conv(x, w, dilation, groups)
   pad = dilation * (w.shape[0] // 2)
@@ -207,9 +212,10 @@ def _conv(x, w, groups=1, dilation=1, fast=False):
                                       feature_group_count=groups)
 
 
-def _tconv(x, w_iohw, b, stride, dilation=1, fast=False):
+def _tconv(x, w_iohw, b, stride, dilation=1, fast=False, nearest_up=False):
   if fast and stride == 1:  # a 'same' convolution with the flipped kernel
-    return layers.same_conv(x, jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1), dilation) + b
+    return _conv(x, jnp.flip(w_iohw, (2, 3)).transpose(2, 3, 0, 1), 1, dilation, fast,
+                 nearest_up) + b
   return cells.conv_transpose(x, w_iohw, stride, dilation) + b
 
 
@@ -227,15 +233,21 @@ def _activation(code, x, slope):
   return jax.lax.switch(code.act, fns, x)
 
 
-def _transform(t, use, code, x, extended, fast):
+NEAREST_PHASE_TRANSFORMS = ("conv", "trans_conv", "split_stack_sum")
+
+
+def _transform(t, use, code, x, extended, fast, nearest_up=False):
+  """Transform t of x; nearest_up (one of NEAREST_PHASE_TRANSFORMS, fast): of x
+  nearest-upsampled x2, its convolution at x's resolution."""
   def conv(v, name, groups=1):
     return use(name, lambda w: _dilated(code, extended,
-                                        lambda d: _conv(v, w, groups, d, fast)))
+                                        lambda d: _conv(v, w, groups, d, fast, nearest_up)))
   if t == "conv":
     return conv(x, "w")
   if t == "trans_conv":
     b = use("b", lambda b: b)
-    return use("w", lambda w: _dilated(code, extended, lambda d: _tconv(x, w, b, 1, d, fast)))
+    return use("w", lambda w: _dilated(code, extended,
+                                       lambda d: _tconv(x, w, b, 1, d, fast, nearest_up)))
   if t == "split_stack_sum":
     return conv(cells.split_stack_sum(x), "w")
   if t == "sep_conv":
@@ -274,11 +286,19 @@ def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
   if stage == "t_first":
     return act(cells.pixel_shuffle(act1(_transform(t, use, code, x, extended, fast))))
   if stage == "ps_first":
-    up = cells.pixel_shuffle(x)
+    y = _transform(t, use, code, act1(cells.pixel_shuffle(x)), extended, fast)
+  elif (fast and t in NEAREST_PHASE_TRANSFORMS
+        and min(x.shape[1:3]) >= layers.NEAREST_PHASE_MIN_SIDE):
+    # nearest: the convolution at x's resolution (act1 commutes with nearest upsampling)
+    smooth = lambda x: _transform(t, use, code, act1(jax.lax.switch(
+        code.interp, [functools.partial(resample.upsample2x, mode=m) for m in INTERPS[:2]],
+        x)), extended, fast)
+    nearest = lambda x: _transform(t, use, code, act1(x), extended, fast, nearest_up=True)
+    y = jax.lax.cond(code.interp == INTERPS.index("nearest"), nearest, smooth, x)
   else:
     up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
                                       for m in INTERPS], x)
-  y = _transform(t, use, code, act1(up), extended, fast)
+    y = _transform(t, use, code, act1(up), extended, fast)
   return y if t == "identity" else act(y)
 
 
@@ -373,10 +393,13 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
     space): position i's by `fresh_cell_forward` from `jax.random.split(key, 9)[i]`.
     chains: 'used' computes only the upward chains the code's connections use (forward only:
     no gradients; a position's parameters are drawn again for each chain it runs, at most ~3M
-    numbers), 'all' every chain."""
+    numbers), and for activation-free (affine) cells stage 0's chains through one cell call
+    (equal up to rounding), 'all' every chain."""
     keys = jax.random.split(key, nasdip.NUM_CELLS)
     cell = lambda pos, x: fresh_cell_forward(keys[pos], code, x, self.width)
-    routes = dict(used_chains=code.conn) if chains == "used" else dict(all_chains=True)
+    affine = code.act == DYNAMIC_ACTIVATIONS.index("none")
+    routes = (dict(used_chains=code.conn, affine_cells=affine) if chains == "used"
+              else dict(all_chains=True))
     return self._forward(z, cell, nasdip.gated_sum(code.conn), **routes)
 
 

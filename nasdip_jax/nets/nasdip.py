@@ -85,34 +85,64 @@ class CrossScaleBase(nnx.Module):
       for i, y in enumerate(carried):
         cache[N - 1 - i, l] = y
 
-  def _used_level_cells(self, r, x, sources, cell, cache, conn):
-    """Stage r's cell on the decoder's x and, at the same level, the upward chains a traced table
-    `conn` uses (forward only): chain (j, r) is used if some stage <= r takes source j. The used
-    inputs are packed after x and the cell runs on them one at a time in a loop of traced length
-    (position N - 1 + r for x, r for the chains: `cell` takes a traced position), so one trace
-    per level serves both and an unused chain costs no cell (on average half the
-    full-resolution ones). Fills cache[j, r] for j > r (zeros where unused); returns the cell
-    of x."""
+  def _level_inputs(self, r, x, sources, cache, conn):
+    """The inputs of level r's cells, [x] + the upward chains into level r, and whether each
+    is used: chain (j, r) is used if some stage <= r takes source j."""
     chains = range(r + 1, N)
     inputs = [x] + [sources[r + 1] if j == r + 1 else cache[j, r + 1] for j in chains]
-    used = jnp.stack([True] + [jnp.any(conn[:r + 1, j] > 0) for j in chains])
+    return inputs, [True] + [jnp.any(conn[:r + 1, j] > 0) for j in chains]
+
+  @staticmethod
+  def _packed_cells(r, inputs, used, cell, out_rows, row):
+    """The cell of every used input, one at a time in a loop of traced length over the used
+    ones packed first (position N - 1 + r for inputs[0], the decoder's x; r for the others:
+    `cell` takes a traced position), so one trace per level serves both and an unused input
+    costs no cell. Input i's cell is added into row(its packed place) of an (out_rows, ...)
+    zero array; returns it and each input's packed place."""
+    used = jnp.stack(used)
     order = jnp.argsort(~used, stable=True)  # x, then the used chains
-    slot = jnp.argsort(order)  # input i's place in the packed batch
-    pos = jnp.asarray([N - 1 + r] + [r] * len(chains))[order]
+    pos = jnp.asarray([N - 1 + r] + [r] * (len(inputs) - 1))[order]
     x = jnp.concatenate(inputs, axis=0)[order]
-    m, h, w, c = x.shape
-    packed = jax.lax.fori_loop(
-        0, jnp.sum(used), lambda i, out: out.at[i].set(cell(pos[i], x[i][None])[0]),
-        jnp.zeros((m, 2 * h, 2 * w, c), x.dtype))
-    for i, j in enumerate(chains, start=1):
+    _, h, w, c = x.shape
+    out = jax.lax.fori_loop(
+        0, jnp.sum(used), lambda i, out: out.at[row(i)].add(cell(pos[i], x[i][None])[0]),
+        jnp.zeros((out_rows, 2 * h, 2 * w, c), x.dtype))
+    return out, jnp.argsort(order)
+
+  def _used_level_cells(self, r, x, sources, cell, cache, conn):
+    """Stage r's cell on the decoder's x and, at the same level, the upward chains a traced
+    table `conn` uses (forward only), by `_packed_cells` (on average half the full-resolution
+    chains are unused). Fills cache[j, r] for j > r (zeros where unused); returns the cell of
+    x."""
+    inputs, used = self._level_inputs(r, x, sources, cache, conn)
+    packed, slot = self._packed_cells(r, inputs, used, cell, len(inputs), lambda i: i)
+    for i, j in enumerate(range(r + 1, N), start=1):
       cache[j, r] = jax.lax.dynamic_index_in_dim(packed, slot[i])
     return packed[:1]
 
-  def _forward(self, z, cell, gate, all_chains=False, used_chains=None):
+  def _used_stage0_cells(self, x, sources, cell, cache, conn, affine=None):
+    """Level 0's `_used_level_cells`, whose chains only stage 0 reads: (the cell of x, the sum
+    of the cells of the chains stage 0 adds), the sum accumulated in the loop. `affine` (a
+    traced bool: the cells are affine maps): the n chains cost one cell call, the sum being
+    n cell(mean of their inputs)."""
+    inputs, used = self._level_inputs(0, x, sources, cache, conn)
+    scale = 1.0
+    if affine is not None:
+      weight = jnp.stack(used[1:]).astype(x.dtype)
+      count = jnp.sum(weight)
+      inputs.append(sum(w * c for w, c in zip(weight, inputs[1:])) / jnp.maximum(count, 1.0))
+      used = [used[0]] + [u & ~affine for u in used[1:]] + [affine & (count > 0)]
+      scale = jnp.where(affine, count, 1.0)
+    out, _ = self._packed_cells(0, inputs, used, cell, 2, lambda i: jnp.minimum(i, 1))
+    return out[:1], scale * out[1:]
+
+  def _forward(self, z, cell, gate, all_chains=False, used_chains=None, affine_cells=None):
     """cell(position, x) upsamples x2; gate(r, j, x, route) adds connection (r, j) or not;
     all_chains computes every upward chain up front (for gates that use every route);
     used_chains (a traced connection table) only those it uses, level by level with the
-    decoder's cell (forward only; `cell` then also takes traced positions)."""
+    decoder's cell (forward only; `cell` then also takes traced positions); with it,
+    affine_cells (a traced bool: the cells are affine) runs stage 0's chains as one cell call
+    (see `_used_stage0_cells`)."""
     sources = [z]
     for enc in self.enc:
       sources.append(enc(sources[-1]))
@@ -120,11 +150,15 @@ class CrossScaleBase(nnx.Module):
     if all_chains:
       self._all_up_chains(sources, cell, cache)
     for r in reversed(range(N)):
+      routes = range(N)
       if used_chains is None or r == N - 1:
         x = cell(N - 1 + r, x)
-      else:
+      elif r > 0:
         x = self._used_level_cells(r, x, sources, cell, cache, used_chains)
-      for j in range(N):
+      else:  # stage 0's upward chains arrive summed
+        x, chains = self._used_stage0_cells(x, sources, cell, cache, used_chains, affine_cells)
+        x, routes = x + chains, range(1)
+      for j in routes:
         x = gate(r, j, x, lambda j=j, r=r: self._route(sources, j, r, cell, cache))
       x = self.dec[r](x)
     return jax.nn.sigmoid(self.head(x))
