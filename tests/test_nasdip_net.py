@@ -121,6 +121,19 @@ def test_registry_genotype_rules():
   assert registry.genotype_name("nasdip_sr", "") == "119_1001011001011000011000011"
 
 
+def _recorded_cells(up, sources):
+  """(cell, calls, chains): cell(pos, x) = up(pos, x) appending pos to calls at run time, and
+  `_all_up_chains`' chains of sources through up."""
+  calls, chains = [], {}
+
+  def cell(pos, x):
+    jax.debug.callback(lambda p: calls.append(int(p)), pos)
+    return up(pos, x)
+
+  nasdip.CrossScaleBase()._all_up_chains(sources, up, chains)
+  return cell, calls, chains
+
+
 def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_reads():
   """`_used_level_cells` (the scorer's), level by level as `_forward` calls it: the decoder's
   cell of x at position N - 1 + r, and `_all_up_chains`' value on every chain (j, r) that some
@@ -128,18 +141,12 @@ def test_used_level_cells_run_the_decoders_cell_and_only_the_chains_the_table_re
   stage 0 takes; one cell call each at the right position."""
   n = nasdip.N
   sources = [jnp.full((1, 2 ** (n - l), 2 ** (n - l), 2), l + 1.0) for l in range(n)]
-  calls = []
 
   def up(pos, x):  # position-dependent, so a chain routed through the wrong level shows
     return (pos + 2.0) * jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
-  def cell(pos, x):
-    jax.debug.callback(lambda p: calls.append(int(p)), pos)
-    return up(pos, x)
-
   base = nasdip.CrossScaleBase()
-  want = {}
-  base._all_up_chains(sources, up, want)
+  cell, calls, want = _recorded_cells(up, sources)
   decoder_in = [jnp.full(s.shape, -1.0 - l) for l, s in enumerate(sources)]  # stage inputs
 
   def levels(conn):
@@ -178,18 +185,12 @@ def test_affine_cells_run_stage_0s_chains_as_one_cell_call():
   rng = np.random.default_rng(0)
   sources = [jnp.asarray(rng.random((1, 2 ** (n - l), 2 ** (n - l), 2)), jnp.float32)
              for l in range(n)]
-  calls = []
 
   def up(pos, x):  # affine, position-dependent
     return (pos + 2.0) * jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2) + 0.5
 
-  def cell(pos, x):
-    jax.debug.callback(lambda p: calls.append(int(p)), pos)
-    return up(pos, x)
-
   base = nasdip.CrossScaleBase()
-  want = {}
-  base._all_up_chains(sources, up, want)
+  cell, calls, want = _recorded_cells(up, sources)
   cache = {(j, 1): want[j, 1] for j in range(2, n)}
   run = jax.jit(lambda conn, affine: base._used_stage0_cells(sources[1], sources, cell, cache,
                                                              conn, affine))
