@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from nasdip_jax.imaging import resample
 from nasdip_jax.nets import conv_gemm
 from nasdip_jax.nets import conv_winograd
 
@@ -152,11 +153,10 @@ def nearest_up_conv(x, w):
   The scorer uses it on inputs with sides of at least NEAREST_PHASE_MIN_SIDE (on smaller ones
   XLA:CPU runs kernels about their size slowly)."""
   k = w.shape[0]
-  upsampled = lambda v: jnp.repeat(jnp.repeat(v, 2, axis=1), 2, axis=2)
   if k == 1:
-    return upsampled(same_conv(x, w))
+    return resample.upsample2x(same_conv(x, w), mode="nearest")
   if k == 3:
-    return same_conv(upsampled(x), w)
+    return same_conv(resample.upsample2x(x, mode="nearest"), w)
 
   def grouped(w, axis, phase):  # the taps of `phase` summed by the input offset they read
     offsets = [(phase + d - k // 2) // 2 for d in range(k)]
