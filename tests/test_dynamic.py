@@ -126,8 +126,8 @@ def test_all_522_isnas_models_run(dyn_forward):
 def test_fresh_cells_of_interpolation_kinds_match_their_embedded_parameters():
   """`fresh_cell_forward` (the scorer's; for nearest upsampling its convolutions at the input's
   resolution, `layers.nearest_up_conv`) against `cell_forward` with the same draws embedded in
-  7 x 7: every interpolation, the transforms with convolutions, every kernel size, one
-  compilation each."""
+  7 x 7: every interpolation, the transforms with convolutions, every kernel size, the
+  activations in turn, one compilation each."""
   x = jax.random.normal(jax.random.key(0), (1, 16, 16, W))
   fresh = jax.jit(chex.assert_max_traces(n=1)(
       lambda key, code: dynamic.fresh_cell_forward(key, code, x, W)))
@@ -136,7 +136,7 @@ def test_fresh_cells_of_interpolation_kinds_match_their_embedded_parameters():
   for i, (interp, t, k) in enumerate((interp, t, k) for interp in dynamic.INTERPS
                                      for t in dynamic.NEAREST_PHASE_TRANSFORMS
                                      for k in gt.KERNELS):
-    cell = gt.Cell(interp, t, k, "ReLU")
+    cell = gt.Cell(interp, t, k, ("none", "ReLU", "LeakyReLU", "SELU")[(i + i // 4) % 4])
     code = dynamic.encode(gt.Genotype(cell, ((0,) * 5,) * 5), W)
     key = jax.random.key(i)
     kind = dynamic.cell_kind(cell)
