@@ -274,6 +274,12 @@ def _cell_kind_forward(kind, width, extended, flat, code, x):
   return _kind_forward(kind, _masked(flat, kind, width, code), slopes, code, x, extended)
 
 
+def _upsample(code, x, modes=INTERPS):
+  """x upsampled x2 by the code's interpolation: a switch over `modes`."""
+  return jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
+                                      for m in modes], x)
+
+
 def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
   """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked); fast
   convolutions for untrained networks (scoring)."""
@@ -290,15 +296,12 @@ def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
   elif (fast and t in NEAREST_PHASE_TRANSFORMS
         and min(x.shape[1:3]) >= layers.NEAREST_PHASE_MIN_SIDE):
     # nearest: the convolution at x's resolution (act1 commutes with nearest upsampling)
-    smooth = lambda x: _transform(t, use, code, act1(jax.lax.switch(
-        code.interp, [functools.partial(resample.upsample2x, mode=m) for m in INTERPS[:2]],
-        x)), extended, fast)
+    smooth = lambda x: _transform(t, use, code, act1(_upsample(code, x, INTERPS[:2])),
+                                  extended, fast)
     nearest = lambda x: _transform(t, use, code, act1(x), extended, fast, nearest_up=True)
     y = jax.lax.cond(code.interp == INTERPS.index("nearest"), nearest, smooth, x)
   else:
-    up = jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
-                                      for m in INTERPS], x)
-    y = _transform(t, use, code, act1(up), extended, fast)
+    y = _transform(t, use, code, act1(_upsample(code, x)), extended, fast)
   return y if t == "identity" else act(y)
 
 
