@@ -150,6 +150,18 @@ def test_bad_input_is_refused_before_writing(tmp_path, make, overrides, match):
   assert not workdir.exists()
 
 
+@pytest.mark.parametrize("task", sorted(restore.DEFAULT_IMAGES))
+@pytest.mark.parametrize("channels", ["rgb", "gray"])
+def test_bundled_default_image_is_converted_to_the_configs_channels(task, channels):
+  """The bundled image of each task loads in either mode (Pillow's conversion where its file
+  has the other); a user's own file of the other mode is still refused (above)."""
+  path, _, problem = restore.load_problem(_tiny(task=task, channels=channels, image=""))
+  with Image.open(path) as img:
+    want = np.asarray(img.convert("RGB" if channels == "rgb" else "L"), np.float32) / 255.0
+  want = want.reshape(want.shape[0], want.shape[1], -1)
+  np.testing.assert_array_equal(problem.clean[0], want)
+
+
 def test_image_too_large_for_memory_is_refused(tmp_path):
   workdir = tmp_path / "w"
   with pytest.raises(UserError, match="MiB available"):

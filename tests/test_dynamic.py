@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nasdip_jax.nets import cells
 from nasdip_jax.nets import dynamic
 from nasdip_jax.nets import nasdip
 from nasdip_jax.space import genotype as gt
@@ -121,6 +122,34 @@ def test_all_522_isnas_models_run(dyn_forward):
   assert outs.shape == (522, 1, PX, PX, 1)
   assert np.all(np.isfinite(outs)) and np.all((outs > 0) & (outs < 1))
   assert len({o.tobytes() for o in outs}) == 522
+
+
+def test_widths_that_cannot_build_every_kind_run_the_others():
+  """At width 8 a pixel shuffle leaves 2 channels, too few for split_stack_sum: that kind's
+  genotypes are refused, and every kind of the space's cells at that width runs, through
+  `cell_forward` as the static cell and through `fresh_cell_forward` as its embedded draws."""
+  w = 8
+  x = jax.random.normal(jax.random.key(0), (1, 8, 8, w))
+  cells_ = {}
+  for cell in gt.cells(gt.Space.reference(w)):
+    cells_.setdefault(dynamic.cell_kind(cell), cell)
+  assert dynamic.buildable_kinds(w) == tuple(k in cells_ for k in dynamic.KINDS)
+  missing = [k for k in dynamic.KINDS if k not in cells_]
+  assert missing == [("ps_first", "split_stack_sum")]
+  with pytest.raises(gt.InvalidGenotype, match="split_stack_sum needs input channels"):
+    dynamic.encode(gt.Genotype(gt.Cell("pixel_shuffle", "split_stack_sum", 3, "ReLU"),
+                               ((0,) * 5,) * 5), w)
+  embedded = jax.jit(lambda flat, code: dynamic.cell_forward(flat, code, x, w))
+  fresh = jax.jit(lambda key, code: dynamic.fresh_cell_forward(key, code, x, w))
+  for i, (kind, cell) in enumerate(cells_.items()):
+    code = dynamic.encode(gt.Genotype(cell, ((0,) * 5,) * 5), w)
+    static = cells.UpCell(cell, w, rngs=nnx.Rngs(i))
+    flat = dynamic.embed_static_cell(static, w)
+    np.testing.assert_allclose(embedded(flat, code), static(x), atol=1e-5, err_msg=str(kind))
+    key = jax.random.key(i)
+    drawn = dynamic.embed_kind_params(dynamic.draw_kind_params(key, kind, cell.kernel, w), kind, w)
+    np.testing.assert_allclose(fresh(key, code), embedded(drawn, code), atol=1e-5,
+                               err_msg=str(kind))
 
 
 def test_fresh_cells_of_interpolation_kinds_match_their_embedded_parameters():

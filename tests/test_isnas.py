@@ -322,6 +322,21 @@ def test_analysis_of_a_constructed_dataset():
   assert other["selected_rank"] == 1 + int(np.sum(best > other["selected_psnr_best"]))
 
 
+def test_nas_dataset_refuses_a_bad_image_before_writing(tmp_path):
+  """Every task's image is loaded before the workdir is made: the second one failing (a
+  grayscale file for RGB) leaves nothing behind."""
+  good = str(tmp_path / "rgb.png")
+  Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(good)
+  bad = str(tmp_path / "gray.png")
+  Image.fromarray(np.zeros((64, 64), np.uint8)).save(bad)
+  c = load_config("nas_dataset").get_config()
+  c.update(images=(good, bad), channels="rgb", candidates="sample", num_candidates=2, width=8,
+           num_steps=1, num_outputs=1, top_ns=(1,))  # tiny, should the first image ever run
+  with pytest.raises(UserError, match="gray.png: is grayscale but the config expects rgb"):
+    nas_dataset.run(c, str(tmp_path / "ds"))
+  assert not os.path.exists(tmp_path / "ds")
+
+
 @conftest.DYNAMIC_PROGRAM
 def test_tiny_nas_dataset_run(tmp_path):
   c = load_config("nas_dataset").get_config()

@@ -7,7 +7,9 @@ masked to the genotype's k x k (exact, since cell convolutions zero-pad by (k-1)
 size and activation are data too. `lax.switch` over kinds and activations runs only the selected
 computation; under `vmap` it becomes a select and every branch runs (costlier, still one
 program). The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a switch
-around each dilatable convolution) and PReLU (two slopes at the end of each flat vector).
+around each dilatable convolution) and PReLU (two slopes at the end of each flat vector). Any
+width: the kinds a width cannot build (`buildable_kinds`; all build when width % 16 == 0) are
+zeros branches, their genotypes refused by `encode`.
 
 Scoring untrained candidates needs no stored parameters: `fresh_cells_forward` draws each cell's
 inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs;
@@ -81,6 +83,31 @@ def stack_codes(codes) -> GenotypeCode:
 
 
 # ---------------------------------------------------------------- parameter layout
+
+def _kind_cell(kind) -> gt.Cell:
+  """A cell of the kind: whether it builds at a width depends on its kind alone."""
+  stage, t = kind
+  primitive = {"interp": "bilinear", "tconv_prim": "trans_conv"}.get(stage, "pixel_shuffle")
+  return gt.Cell(primitive, t, 3, "ReLU", transform_first=stage == "t_first")
+
+
+@functools.lru_cache(maxsize=None)
+def buildable_kinds(width: int) -> tuple:
+  """Per kind, whether its cells build at `width` (every kind when width % 16 == 0; e.g. at 8,
+  a pixel shuffle leaves 2 channels, too few to split into 4): `encode` refuses the others'
+  genotypes, so their switch branches only return zeros of the cell's output shape."""
+  return tuple(gt.cell_error(_kind_cell(kind), width) is None for kind in KINDS)
+
+
+def _kind_branches(width, branch):
+  """`branch(kind)` for each kind buildable at width, else a zeros cell (x -> (n, 2h, 2w,
+  width)), whatever the branch's leading arguments."""
+  def unbuildable(*args):
+    n, h, w, _ = args[-1].shape
+    return jnp.zeros((n, 2 * h, 2 * w, width), args[-1].dtype)
+  return [branch(kind) if ok else unbuildable
+          for kind, ok in zip(KINDS, buildable_kinds(width))]
+
 
 def _channels(kind, width):
   c_in = width // 4 if kind[0] == "ps_first" else width
@@ -307,7 +334,8 @@ def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
 
 def cell_forward(flat, code: GenotypeCode, x, width: int, extended: bool = False):
   """One x2 cell of the code's kind, with flat parameters."""
-  branches = [functools.partial(_cell_kind_forward, kind, width, extended) for kind in KINDS]
+  branches = _kind_branches(
+      width, lambda kind: functools.partial(_cell_kind_forward, kind, width, extended))
   return jax.lax.switch(code.kind, branches, flat, code, x)
 
 
@@ -362,9 +390,8 @@ def fresh_cell_forward(key, code: GenotypeCode, x, width: int):
   kind, k)` drawn where they are used, at the kernel's own size: no flat vector, no 7 x 7 work
   (for scoring untrained candidates, where drawing and padding the flat parameters of every
   position cost more than the forward pass)."""
-  branches = [lambda x, kind=kind: _kind_forward(kind, _fresh(key, kind, width, code),
-                                                 (None, None), code, x, False, fast=True)
-              for kind in KINDS]
+  branches = _kind_branches(width, lambda kind: lambda x: _kind_forward(
+      kind, _fresh(key, kind, width, code), (None, None), code, x, False, fast=True))
   return jax.lax.switch(code.kind, branches, x)
 
 

@@ -94,10 +94,17 @@ def analyse(names, metric_names, values, best, final, outputs, top_ns, y_channel
   return out
 
 
-def _one(config, task, image, workdir, names, genotypes) -> dict:
+def _task_config(config, task, image):
   sub = ml_collections.ConfigDict(config.to_dict())
   sub.task, sub.image = task, image
-  path, spec, problem = restore.load_problem(sub)
+  return sub
+
+
+def _one(config, task, image, loaded, workdir, names, genotypes) -> dict:
+  """One task and image: scores, training, dataset.npz and the analysis; loaded = the image's
+  `restore.load_problem`."""
+  sub = _task_config(config, task, image)
+  path, spec, problem = loaded
   os.makedirs(workdir, exist_ok=True)
   values, score_timing = isnas_run.score(sub, spec, problem, genotypes, workdir)
   key = jax.random.fold_in(jax.random.key(config.seed), 1)
@@ -136,15 +143,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if skipped:
     raise UserError(f"{skipped} architectures of the list are unbuildable at width "
                     f"{config.width}")
+  runs = [(task, image, restore.load_problem(_task_config(config, task, image)))
+          for task in config.tasks for image in (config.images or ("",))]  # bad input: no files
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   results = []
   with jax.default_matmul_precision(config.matmul_precision):
-    for task in config.tasks:
-      for image in (config.images or ("",)):
-        name = os.path.splitext(os.path.basename(image))[0] if image else "default"
-        results.append(_one(config, task, image, os.path.join(workdir, task, name), names,
-                            genotypes))
+    for task, image, loaded in runs:
+      name = os.path.splitext(os.path.basename(image))[0] if image else "default"
+      results.append(_one(config, task, image, loaded, os.path.join(workdir, task, name),
+                          names, genotypes))
   summary = {"architectures": len(names), "candidates": config.candidates,
              "tasks": list(config.tasks), "per_image": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)

@@ -97,9 +97,10 @@ def _image_path(config) -> str:
 
 
 def load_problem(config):
-  """Loads, crops and degrades the configured image; raises UserError on bad input."""
+  """Loads, crops and degrades the configured image; raises UserError on bad input. A user's
+  image must have config.channels' mode; the bundled default (config.image "") is converted."""
   path = _image_path(config)
-  clean = image_io.load_image(path, config.channels)
+  clean = image_io.load_image(path, config.channels, convert=not config.image)
   if config.crop_size:
     clean = image_io.center_crop(clean, config.crop_size)
   clean = image_io.crop_to_multiple(clean, config.crop_multiple)
