@@ -100,37 +100,37 @@ def _task_config(config, task, image):
   return sub
 
 
-def _one(config, task, image, loaded, workdir, names, genotypes) -> dict:
-  """One task and image: scores, training, dataset.npz and the analysis; loaded = the image's
-  `restore.load_problem`."""
-  sub = _task_config(config, task, image)
+def _one(sub, loaded, workdir, names, genotypes) -> dict:
+  """One task and image (`sub`: the config with its task and image): scores, training,
+  dataset.npz and the analysis; loaded = the image's `restore.load_problem`."""
   path, spec, problem = loaded
   os.makedirs(workdir, exist_ok=True)
   values, score_timing = isnas_run.score(sub, spec, problem, genotypes, workdir)
-  key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  key = jax.random.fold_in(jax.random.key(sub.seed), 1)
   keys = jnp.stack([jax.random.fold_in(key, i) for i in range(len(genotypes))])
   t0 = time.perf_counter()
-  result = isnas_run.train_genotypes(sub, spec, problem, genotypes, keys, config.num_steps,
+  result = isnas_run.train_genotypes(sub, spec, problem, genotypes, keys, sub.num_steps,
                                      os.path.join(workdir, "cohort"))
   psnr = result.curves["psnr"]
   best, final = result.best_psnr.astype(np.float64), psnr[:, -1].astype(np.float64)
   image_io.atomic_write(os.path.join(workdir, "dataset.npz"), lambda f: np.savez(
       f, names=np.array(names), psnr=psnr, loss=result.curves["loss"], best=best, final=final,
-      best_step=result.best_step, metrics=np.array(config.table_metrics), values=values))
+      best_step=result.best_step, metrics=np.array(sub.table_metrics), values=values))
   y = spec.task == "sr" and problem.observation.shape[-1] == 3
-  analysis = analyse(names, list(config.table_metrics), values, best, final, result.final,
-                     tuple(config.top_ns), y)
+  analysis = analyse(names, list(sub.table_metrics), values, best, final, result.final,
+                     tuple(sub.top_ns), y)
   files.write_csv(os.path.join(workdir, "kendall.csv"), ["metric", "tau_best", "tau_final"],
                   [[m, analysis["kendall_best"][m], analysis["kendall_final"][m]]
-                   for m in config.table_metrics])
-  metric = config.rank_by[0]
+                   for m in sub.table_metrics])
+  metric = sub.rank_by[0]
   sel = analysis["selection"][metric]
   markers = {f"best of top {n}": (sel[f"best_of_top_{n}"], c)
-             for n, c in zip(config.top_ns, ("black", "red", "green"))}
+             for n, c in zip(sub.top_ns, ("black", "red", "green"))}
   markers["selected"] = (sel["selected_psnr_best"], "blue")
   files.histogram(os.path.join(workdir, "histogram.png"), best, markers, "best PSNR (dB)",
-                  f"{task} {os.path.basename(path)}: {len(names)} architectures, {metric}")
-  analysis.update(image=os.path.basename(path), task=task, score_seconds=score_timing["seconds"],
+                  f"{sub.task} {os.path.basename(path)}: {len(names)} architectures, {metric}")
+  analysis.update(image=os.path.basename(path), task=sub.task,
+                  score_seconds=score_timing["seconds"],
                   train_seconds=time.perf_counter() - t0,
                   member_steps_per_sec=result.info.get("member_steps_per_sec"))
   return analysis
@@ -143,16 +143,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if skipped:
     raise UserError(f"{skipped} architectures of the list are unbuildable at width "
                     f"{config.width}")
-  runs = [(task, image, restore.load_problem(_task_config(config, task, image)))
-          for task in config.tasks for image in (config.images or ("",))]  # bad input: no files
+  subs = [_task_config(config, task, image)
+          for task in config.tasks for image in (config.images or ("",))]
+  loaded = [restore.load_problem(sub) for sub in subs]  # bad input: before any file
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   results = []
   with jax.default_matmul_precision(config.matmul_precision):
-    for task, image, loaded in runs:
-      name = os.path.splitext(os.path.basename(image))[0] if image else "default"
-      results.append(_one(config, task, image, loaded, os.path.join(workdir, task, name),
-                          names, genotypes))
+    for sub, problem in zip(subs, loaded):
+      name = os.path.splitext(os.path.basename(sub.image))[0] if sub.image else "default"
+      results.append(_one(sub, problem, os.path.join(workdir, sub.task, name), names,
+                          genotypes))
   summary = {"architectures": len(names), "candidates": config.candidates,
              "tasks": list(config.tasks), "per_image": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
