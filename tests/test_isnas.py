@@ -337,6 +337,20 @@ def test_nas_dataset_refuses_a_bad_image_before_writing(tmp_path):
   assert not os.path.exists(tmp_path / "ds")
 
 
+def test_nas_dataset_refuses_two_images_of_one_name(tmp_path):
+  """a/x.png and b/x.png would share <task>/x/ and so one dataset: refused before writing."""
+  for d in "ab":
+    os.makedirs(tmp_path / d)
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / d / "x.png")
+  c = load_config("nas_dataset").get_config()
+  c.update(images=(str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")),
+           tasks=("denoise",), candidates="sample", num_candidates=2, width=8, num_steps=1,
+           num_outputs=1, top_ns=(1,))  # tiny, should it ever run
+  with pytest.raises(UserError, match="two images of the same file name"):
+    nas_dataset.run(c, str(tmp_path / "ds"))
+  assert not os.path.exists(tmp_path / "ds")
+
+
 @conftest.DYNAMIC_PROGRAM
 def test_tiny_nas_dataset_run(tmp_path):
   c = load_config("nas_dataset").get_config()
@@ -359,3 +373,11 @@ def test_tiny_nas_dataset_run(tmp_path):
   again = nas_dataset.run(c, workdir)  # resumed: nothing retrained, same analysis
   assert again["per_image"][0]["kendall_best"] == summary["per_image"][0]["kendall_best"]
   assert again["per_image"][0]["member_steps_per_sec"] is None
+  c.top_ns = (1,)  # the analysis may change: recomputed from the stored entries
+  sel = nas_dataset.run(c, workdir)["per_image"][0]["selection"]["psd db strip mse"]
+  assert sel["best_of_top_1"] == d["best"][np.argmin(d["values"][:, j])]
+  stamp = os.stat(os.path.join(sub, "dataset.npz")).st_mtime_ns
+  c.num_outputs, c.sigma = 2, 15.0  # the entries' settings may not: refused, nothing rewritten
+  with pytest.raises(UserError, match=r"other settings \(num_outputs, sigma\)"):
+    nas_dataset.run(c, workdir)
+  assert os.stat(os.path.join(sub, "dataset.npz")).st_mtime_ns == stamp

@@ -12,9 +12,12 @@ outputs), `dataset.npz` (names, PSNR curves, best / final PSNR, metric values), 
 `histogram.png` (the paper's Figure 4: best PSNR over the dataset, with the best of the top 5 /
 top 15 by `psd db strip mse` and the model the averaging selection picks). `summary.json`
 collects the taus and, per metric, the selected model's PSNR and its rank in the dataset.
-Rerunning on a finished workdir recomputes only the analysis.
+Rerunning on a finished workdir recomputes only the analysis. A rerun may change the analysis
+(`top_ns`, `rank_by`) and add tasks or images; other changed settings are refused (each image's
+`config.json` records them), since finished entries would silently mix them.
 """
 
+import json
 import os
 import time
 
@@ -34,6 +37,7 @@ from nasdip_jax.search import psd_metrics
 from nasdip_jax.space import lists
 
 TASKS = ("denoise", "inpaint")
+RERUN_MAY_CHANGE = ("top_ns", "rank_by", "tasks", "images")  # the analysis and which images
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -94,10 +98,31 @@ def analyse(names, metric_names, values, best, final, outputs, top_ns, y_channel
   return out
 
 
+def _image_name(sub) -> str:
+  return os.path.splitext(os.path.basename(sub.image))[0] if sub.image else "default"
+
+
 def _task_config(config, task, image):
   sub = ml_collections.ConfigDict(config.to_dict())
   sub.task, sub.image = task, image
   return sub
+
+
+def _settings(sub) -> dict:
+  """What one task and image's entries depend on (JSON-normalised)."""
+  d = json.loads(json.dumps(sub.to_dict()))
+  return {k: v for k, v in d.items() if k not in RERUN_MAY_CHANGE}
+
+
+def _check_resumable(sub, workdir) -> None:
+  saved = os.path.join(workdir, "config.json")
+  if not os.path.exists(saved):
+    return
+  old, now = json.load(open(saved, encoding="utf-8")), _settings(sub)
+  changed = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
+  if changed:
+    raise UserError(f"{workdir} holds a dataset with other settings ({', '.join(changed)}); "
+                    "use a new --workdir")
 
 
 def _one(sub, loaded, workdir, names, genotypes) -> dict:
@@ -105,6 +130,7 @@ def _one(sub, loaded, workdir, names, genotypes) -> dict:
   dataset.npz and the analysis; loaded = the image's `restore.load_problem`."""
   path, spec, problem = loaded
   os.makedirs(workdir, exist_ok=True)
+  files.write_json(os.path.join(workdir, "config.json"), _settings(sub))
   values, score_timing = isnas_run.score(sub, spec, problem, genotypes, workdir)
   key = jax.random.fold_in(jax.random.key(sub.seed), 1)
   keys = jnp.stack([jax.random.fold_in(key, i) for i in range(len(genotypes))])
@@ -146,14 +172,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   subs = [_task_config(config, task, image)
           for task in config.tasks for image in (config.images or ("",))]
   loaded = [restore.load_problem(sub) for sub in subs]  # bad input: before any file
+  dirs = [os.path.join(workdir, sub.task, _image_name(sub)) for sub in subs]
+  if len(set(dirs)) < len(dirs):
+    raise UserError("config.images has two images of the same file name (each gets "
+                    "<task>/<name>/); rename one")
+  for sub, d in zip(subs, dirs):
+    _check_resumable(sub, d)
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   results = []
   with jax.default_matmul_precision(config.matmul_precision):
-    for sub, problem in zip(subs, loaded):
-      name = os.path.splitext(os.path.basename(sub.image))[0] if sub.image else "default"
-      results.append(_one(sub, problem, os.path.join(workdir, sub.task, name), names,
-                          genotypes))
+    for sub, problem, d in zip(subs, loaded, dirs):
+      results.append(_one(sub, problem, d, names, genotypes))
   summary = {"architectures": len(names), "candidates": config.candidates,
              "tasks": list(config.tasks), "per_image": results}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
