@@ -10,6 +10,7 @@ from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.imaging import resample
+from nasdip_jax.runs import restore
 
 
 def _save(tmp_path, name, arr):
@@ -100,6 +101,41 @@ def test_inpaint_problem_bernoulli_and_mask_file(rgb_u8):
   assert p2.mask.sum() == 64 * 40
   with pytest.raises(UserError, match="mask is"):
     degrade.make_problem(gray, "inpaint", np.random.default_rng(0), mask_u8=m[:32])
+
+
+def _inpaint_config(image, mask):
+  c = restore.base_config()
+  c.update(task="inpaint", image=image, mask=mask, channels="gray", crop_size=64)
+  return c
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB"])
+def test_mask_file_of_any_plain_mode_is_cropped_as_the_image(tmp_path, mode):
+  """A mask drawn from the image itself (observed where it is bright): after the centre crop
+  to 64 px of a 90x100 image, it must still be exactly where the cropped image is bright."""
+  img = (np.random.default_rng(2).random((90, 100)) * 255).astype(np.uint8)
+  mask = Image.fromarray(np.where(img > 128, 255, 0).astype(np.uint8)).convert(mode)
+  mask_path = os.path.join(tmp_path, "mask.png")
+  mask.save(mask_path)
+  _, _, p = restore.load_problem(_inpaint_config(_save(tmp_path, "im.png", img), mask_path))
+  assert p.mask.shape == (1, 64, 64, 1)
+  np.testing.assert_array_equal(p.mask, (np.round(p.clean * 255) > 128).astype(np.float32))
+  np.testing.assert_array_equal(p.observation, p.clean * p.mask)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda t: os.path.join(t, "missing.png"), "mask file not found"),
+    (lambda t: _write_text(t), "not an image"),
+    (lambda t: _save(t, "rgba.png", np.zeros((90, 100, 4), np.uint8)),
+     "a mask of mode RGBA is not supported"),
+    (lambda t: _save(t, "small.png", np.zeros((64, 64), np.uint8)),
+     "the mask is 64x64 px but the image is 100x90"),
+])
+def test_bad_mask_files_are_refused(tmp_path, make, match):
+  image = _save(tmp_path, "im.png", np.zeros((90, 100), np.uint8))
+  with pytest.raises(UserError, match=match) as e:
+    restore.load_problem(_inpaint_config(image, make(str(tmp_path))))
+  assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8])

@@ -1,4 +1,5 @@
-"""Image files in and out: validated 8-bit loading, the reference 32-px crop, atomic PNG writes."""
+"""Image files in and out: validated 8-bit images and inpainting masks, the reference 32-px
+crop, atomic PNG writes."""
 
 import os
 import tempfile
@@ -10,6 +11,21 @@ from nasdip_jax.errors import UserError
 
 CHANNELS = {"rgb": 3, "gray": 1}
 _MODE_FOR = {"rgb": "RGB", "gray": "L"}
+MASK_MODES = ("1", "L", "P", "RGB")
+
+
+def _decode(path: str, what: str, to_array) -> np.ndarray:
+  """to_array(the opened Pillow image); a missing or undecodable file is a one-line UserError."""
+  if not os.path.isfile(path):
+    raise UserError(f"{what} file not found: {path}")
+  try:
+    with Image.open(path) as img:
+      img.load()
+      return to_array(img)
+  except UnidentifiedImageError:
+    raise UserError(f"{path}: not an image file Pillow can read") from None
+  except OSError as e:
+    raise UserError(f"{path}: cannot decode image ({e})") from None
 
 
 def load_image(path: str, channels: str, convert: bool = False) -> np.ndarray:
@@ -25,32 +41,43 @@ def load_image(path: str, channels: str, convert: bool = False) -> np.ndarray:
   """
   if channels not in CHANNELS:
     raise UserError(f"channels must be 'rgb' or 'gray', got {channels!r}")
-  if not os.path.isfile(path):
-    raise UserError(f"image file not found: {path}")
-  try:
-    with Image.open(path) as img:
-      img.load()
-      mode = img.mode
-      if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        raise UserError(f"{path}: has an alpha channel (mode {mode}); save it as RGB or L")
-      if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise UserError(f"{path}: is a {mode} image (16/32-bit); convert it to 8-bit RGB or L")
-      if mode not in ("RGB", "L"):
-        raise UserError(f"{path}: unsupported image mode {mode}; use 8-bit RGB or grayscale L")
-      want = _MODE_FOR[channels]
-      if mode != want and convert:
-        img, mode = img.convert(want), want
-      if mode != want:
-        got = "grayscale" if mode == "L" else "RGB"
-        raise UserError(
-            f"{path}: is {got} but the config expects {channels} "
-            f"(set --config.channels={'gray' if mode == 'L' else 'rgb'})")
-      arr = np.asarray(img, dtype=np.uint8)
-  except UnidentifiedImageError:
-    raise UserError(f"{path}: not an image file Pillow can read") from None
-  except OSError as e:
-    raise UserError(f"{path}: cannot decode image ({e})") from None
+
+  def to_array(img):
+    mode = img.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+      raise UserError(f"{path}: has an alpha channel (mode {mode}); save it as RGB or L")
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+      raise UserError(f"{path}: is a {mode} image (16/32-bit); convert it to 8-bit RGB or L")
+    if mode not in ("RGB", "L"):
+      raise UserError(f"{path}: unsupported image mode {mode}; use 8-bit RGB or grayscale L")
+    want = _MODE_FOR[channels]
+    if mode != want and convert:
+      img, mode = img.convert(want), want
+    if mode != want:
+      got = "grayscale" if mode == "L" else "RGB"
+      raise UserError(
+          f"{path}: is {got} but the config expects {channels} "
+          f"(set --config.channels={'gray' if mode == 'L' else 'rgb'})")
+    return np.asarray(img, dtype=np.uint8)
+
+  arr = _decode(path, "image", to_array)
   return arr.reshape(arr.shape[0], arr.shape[1], -1)
+
+
+def load_mask(path: str) -> np.ndarray:
+  """Reads an inpainting mask (nonzero = observed) as uint8 (H, W, 1): a 1-bit, grayscale,
+  palette or RGB file, converted to grayscale by Pillow.
+
+  Raises:
+    UserError: the file is missing, not an image, or has another mode (alpha, 16-bit).
+  """
+  def to_array(img):
+    if img.mode not in MASK_MODES or "transparency" in img.info:
+      raise UserError(f"{path}: a mask of mode {img.mode} is not supported; save it as 1-bit, "
+                      "grayscale L or RGB, without alpha")
+    return np.asarray(img.convert("L"), dtype=np.uint8)[..., None]
+
+  return _decode(path, "mask", to_array)
 
 
 def to_float(img: np.ndarray) -> np.ndarray:

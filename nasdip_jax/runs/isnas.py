@@ -51,7 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0                      # degradation, scoring inits, cohort inits
   c.sigma = 25.0
   c.keep_fraction = 0.5
-  c.mask = ""
+  c.mask = ""                     # inpaint: a mask file instead of Bernoulli (see restore)
   c.factor = 4
   c.candidates = "isnas_candidates_5000"  # a shipped list (space/lists.py), or "sample"
   c.num_candidates = 5000         # the list's first N (unbuildable ones skipped) / N samples

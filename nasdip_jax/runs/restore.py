@@ -44,7 +44,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0                      # degradation, init, z and input noise
   c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
   c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
-  c.mask = ""                     # inpaint: mask image (nonzero = observed) instead of Bernoulli
+  c.mask = ""                     # inpaint: mask file of the image's size (nonzero = observed;
+                                  # 1-bit, L, palette or RGB), cropped as the image
   c.factor = 4                    # sr: 2, 4 or 8
   c.model = "skip"                # skip | skip_cell | nasdip | nasdip_denoise | nasdip_inpaint | nasdip_sr
   c.genotype = ""                 # '<cell id>_<25 bits>' for models nasdip and skip_cell
@@ -96,17 +97,26 @@ def _image_path(config) -> str:
   return config.image or os.path.join(ASSETS, DEFAULT_IMAGES[config.task])
 
 
+def _crop(img, config):
+  if config.crop_size:
+    img = image_io.center_crop(img, config.crop_size)
+  return image_io.crop_to_multiple(img, config.crop_multiple)
+
+
 def load_problem(config):
   """Loads, crops and degrades the configured image; raises UserError on bad input. A user's
-  image must have config.channels' mode; the bundled default (config.image "") is converted."""
+  image must have config.channels' mode; the bundled default (config.image "") is converted.
+  An inpainting mask file has the image's size and is cropped as the image."""
   path = _image_path(config)
-  clean = image_io.load_image(path, config.channels, convert=not config.image)
-  if config.crop_size:
-    clean = image_io.center_crop(clean, config.crop_size)
-  clean = image_io.crop_to_multiple(clean, config.crop_multiple)
+  full = image_io.load_image(path, config.channels, convert=not config.image)
+  clean = _crop(full, config)
   mask = None
   if config.task == "inpaint" and config.mask:
-    mask = image_io.crop_to_multiple(image_io.load_image(config.mask, "gray"), config.crop_multiple)
+    mask = image_io.load_mask(config.mask)
+    if mask.shape[:2] != full.shape[:2]:
+      raise UserError(f"{config.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} px but the "
+                      f"image is {full.shape[1]}x{full.shape[0]}; give a mask of the image's size")
+    mask = _crop(mask, config)
   rng = np.random.default_rng(config.seed)
   spec, problem = degrade.make_problem(
       clean, config.task, rng, sigma=config.sigma, keep_fraction=config.keep_fraction,
