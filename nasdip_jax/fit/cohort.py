@@ -24,6 +24,7 @@ atomically and the running chunk is checkpointed, so a killed run resumes withou
 """
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import glob
@@ -181,11 +182,13 @@ class _Program:
     example = self._inputs(members, np.zeros(size if self.batched else (), np.int64))
     state, data = jax.tree.map(place, jax.eval_shape(self._init, *example))
     t0 = time.perf_counter()
-    self._init = self._init.lower(*example).compile()  # ahead of time: not in the fit's time
-    init_seconds = time.perf_counter() - t0
-    with layers.member_batched() if vmapped else contextlib.nullcontext():
-      self.compiled = dip.compile_fit(step, state, data, steps_per_call, loop)
-    self.compiled.compile_seconds += init_seconds
+    lowered = self._init.lower(*example)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      init = pool.submit(lowered.compile)  # ahead of time, beside the fit's compilation
+      with layers.member_batched() if vmapped else contextlib.nullcontext():
+        self.compiled = dip.compile_fit(step, state, data, steps_per_call, loop)
+      self._init = init.result()
+    self.compiled.compile_seconds = time.perf_counter() - t0
 
   def _inputs(self, members, idx):
     codes = None if members.codes is None else jax.tree.map(
