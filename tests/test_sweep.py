@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO
 
 SWEEP = os.path.join(REPO, "launch", "sweep.py")
+# ml_collections loads config files with importlib's deprecated load_module (its code, not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
 ENTRIES = [{"seed": 3, "image": "/no such dir/a b.png", "net.channels_down": (8, 8, 8, 8, 8)},
            {"sigma": 50, "task": "inpaint"}]
 
