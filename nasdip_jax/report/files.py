@@ -19,6 +19,14 @@ def write_json(path: str, obj) -> None:
   image_io.atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def changed_settings(saved: dict, now: dict, may_change=()) -> list:
+  """The fields (sorted) whose values differ between a workdir's saved config.json and the
+  config dict `now` (compared as JSON), other than those in `may_change`."""
+  now = json.loads(json.dumps(now))
+  return sorted(k for k in set(saved) | set(now)
+                if k not in may_change and saved.get(k) != now.get(k))
+
+
 def _to_builtin(x):
   if isinstance(x, np.generic):
     return x.item()

@@ -109,17 +109,16 @@ def _task_config(config, task, image):
 
 
 def _settings(sub) -> dict:
-  """What one task and image's entries depend on (JSON-normalised)."""
-  d = json.loads(json.dumps(sub.to_dict()))
-  return {k: v for k, v in d.items() if k not in RERUN_MAY_CHANGE}
+  """What one task and image's entries depend on."""
+  return {k: v for k, v in sub.to_dict().items() if k not in RERUN_MAY_CHANGE}
 
 
 def _check_resumable(sub, workdir) -> None:
   saved = os.path.join(workdir, "config.json")
   if not os.path.exists(saved):
     return
-  old, now = json.load(open(saved, encoding="utf-8")), _settings(sub)
-  changed = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
+  changed = files.changed_settings(json.load(open(saved, encoding="utf-8")), sub.to_dict(),
+                                   RERUN_MAY_CHANGE)
   if changed:
     raise UserError(f"{workdir} holds a dataset with other settings ({', '.join(changed)}); "
                     "use a new --workdir")

@@ -163,9 +163,7 @@ def prepare(config):
 def _check_resumable(config, workdir) -> None:
   path = os.path.join(workdir, "config.json")
   saved = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
-  now = json.loads(json.dumps(config.to_dict()))
-  changed = sorted(k for k in set(saved) | set(now)
-                   if k not in RESUMABLE and saved.get(k) != now.get(k))
+  changed = files.changed_settings(saved, config.to_dict(), RESUMABLE)
   if changed:
     raise UserError(f"{workdir} holds a checkpoint of a run with other settings "
                     f"({', '.join(changed)}); use a new --workdir")

@@ -342,8 +342,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # fields missing from an older workdir's config count as their defaults
     old = {**json.loads(json.dumps(base_config().to_dict())),
            **json.load(open(saved, encoding="utf-8"))}
-    changed = sorted(k for k in set(old) | set(now) if k not in (
-        "num_controller_steps", "final_run", "final_steps") and old.get(k) != now.get(k))
+    changed = files.changed_settings(old, now, ("num_controller_steps", "final_run",
+                                                "final_steps"))
     if changed:
       raise UserError(f"{workdir} holds a search with other settings ({', '.join(changed)}); "
                       "use a new --workdir")
