@@ -1,6 +1,7 @@
 """ISNAS-DIP's PSD metrics against the reference's values and intermediates
 (tests/testdata/isnas_metrics.npz, from ISNAS-DIP utils/funcs.py), plus hand-derived checks."""
 
+import functools
 import os
 
 import jax
@@ -117,6 +118,25 @@ def test_emd_is_scipy_wasserstein_of_heights_and_corrected_variant_of_bins():
     want = scipy.stats.wasserstein_distance(centres, centres, p, q)
     got = float(pm.wasserstein_bins(jnp.asarray(p), jnp.asarray(q), 0.5))
     assert got == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", pm.CORRECTED_METRICS)
+def test_corrected_variants_are_the_w1_distance_of_the_values_even_out_of_the_images_range(name):
+  # an untrained network's output is nearly flat: its PSD lies (almost) wholly below the image's
+  # (binned on the image's own edges, those values were dropped: the strip metric was NaN)
+  image, _ = _pair("a")
+  rng = np.random.default_rng(3)
+  flat = (0.5 + 1e-3 * rng.standard_normal((2,) + image.shape[1:])).astype(np.float32)
+  with jax.enable_x64(True):
+    got = np.asarray(pm.metric(name, jnp.asarray(image), jnp.asarray(flat)))
+    fns = {"psd": pm.psd, "db": pm.db, "strip": pm.strip}
+    chain = lambda x: functools.reduce(lambda a, t: fns[t](a), name.split()[:-2], x)
+    u, vs = (np.asarray(chain(jnp.asarray(a))).reshape(len(a), -1) for a in (image, flat))
+    u = u[0]
+  assert np.mean(vs < u.min()) > 0.99  # (the flat output's DC bin is the exception in dB)
+  for g, v in zip(got, vs):
+    bin_width = (max(u.max(), v.max()) - min(u.min(), v.min())) / pm.BINS
+    assert g == pytest.approx(scipy.stats.wasserstein_distance(u, v), abs=bin_width), name
 
 
 def test_batched_candidates_equal_one_at_a_time_and_psd_obeys_parseval():

@@ -12,8 +12,9 @@ axes only: the reference's all-axes fftshift merely rolls channels); "db" = 10 *
 epsilon; `nodc` subtracts one mean over C, H, W; the strip is 0.05 <= r < 0.1 in per-axis
 normalised frequency; `hist` is np.histogram(density=True, 100 bins) over each array's own range;
 `emd` is the 1-D Wasserstein distance between the two sets of 100 histogram *heights*.
-Corrected variants, named apart: `hist_shared` (both operands binned on the image's edges) with
-`emd_bins` (Wasserstein distance between the two histograms as distributions over bin centres).
+Corrected variants, named apart: `hist_shared` (both operands binned on one set of edges over
+the range of both) with `emd_bins` (Wasserstein distance between the two histograms as
+distributions over bin centres: the W1 distance of the two sets of values, to within a bin).
 
 Precision: float32 (complex64 FFT) by default, within 2e-4 relative of the reference (2e-2 for
 the histograms of dB values, whose bins move under round-off); inside `jax.enable_x64(True)` the
@@ -122,6 +123,19 @@ def hist(x):
   return jax.vmap(lambda v: histogram(v)[0])(x.reshape(x.shape[0], -1))
 
 
+def shared_hist(img, out):
+  """The corrected variant's histograms: img (1, ...) and each candidate's out (B, ...) counted
+  on one set of BINS edges spanning both of their values, so nothing falls outside (an untrained
+  network's strip PSD often lies wholly below the image's). -> (img counts (B, BINS), out counts
+  (B, BINS), bin widths (B,))."""
+  v = img.reshape(-1)
+
+  def pair(row):
+    edges = _edges(jnp.minimum(jnp.min(v), jnp.min(row)), jnp.maximum(jnp.max(v), jnp.max(row)))
+    return _bin_counts(v, edges), _bin_counts(row, edges), edges[1] - edges[0]
+  return jax.vmap(pair)(out.reshape(out.shape[0], -1))
+
+
 # ---------------------------------------------------------------- losses
 
 def mse(img, out):
@@ -140,7 +154,8 @@ def emd(img_heights, out_heights):
 
 
 def wasserstein_bins(p, q, width):
-  """W1 between two histograms on shared bins of one width (the CDF-difference integral)."""
+  """W1 between two histograms (..., BINS) on shared bins of width (...) (the CDF-difference
+  integral)."""
   cdf = lambda h: jnp.cumsum(h / jnp.sum(h, axis=-1, keepdims=True), axis=-1)
   return jnp.sum(jnp.abs(cdf(p) - cdf(q)), axis=-1) * width
 
@@ -175,12 +190,7 @@ def _similarity(tokens, img, out):
     if t == "hist":
       img, out = hist(img), hist(out)
     elif t == "hist_shared":
-      v = img.reshape(-1)
-      edges = _edges(jnp.min(v), jnp.max(v))
-      count = lambda row: _bin_counts(row, edges)
-      img = count(v)[None]
-      out = jax.vmap(count)(out.reshape(out.shape[0], -1))
-      width = edges[1] - edges[0]
+      img, out, width = shared_hist(img, out)
     else:
       fn = {"psd": psd, "db": db, "nodc": nodc, "strip": strip}[t]
       img, out = fn(img), fn(out)
@@ -189,7 +199,7 @@ def _similarity(tokens, img, out):
     return mse(img, out)
   if loss == "emd":
     return emd(img, out)
-  return wasserstein_bins(jnp.broadcast_to(img, out.shape), out, width)
+  return wasserstein_bins(img, out, width)
 
 
 def disc_diameters() -> np.ndarray:
