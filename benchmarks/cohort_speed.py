@@ -15,7 +15,6 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -32,8 +31,12 @@ _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes (px, square).")
 _MEMBERS = flags.DEFINE_list("members", ["1", "4", "15", "64"], "Cohort sizes.")
 _EXECUTIONS = flags.DEFINE_list("executions", None,
                                 "Default: loop and vmap, plus shard_map with several devices.")
-_STEPS = flags.DEFINE_integer("steps", 0, "Timed steps per member (0 = 20 at 64 px, else 2).")
+_STEPS = flags.DEFINE_integer("steps", 0, "Timed steps per member (0 = 20 at 64 px, else 2).",
+                              lower_bound=0)
 _OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
+report.int_list(_SIZES, lower=32, multiple=32)
+report.int_list(_MEMBERS)
+report.choice_list(_EXECUTIONS, cohort.EXECUTIONS)
 
 
 def _recipe_and_problem(px):
@@ -87,4 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

@@ -10,7 +10,6 @@ later changes can be compared. The crop keeps it within ~30 minutes on a 2-core 
 import os
 import sys
 
-from absl import app
 from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,7 +19,7 @@ from nasdip_jax.runs import restore  # pylint: disable=wrong-import-position
 
 _DATA = flags.DEFINE_string("data_dir", os.path.join(report.HERE, "..", "..", "shared", "data"),
                             "Folder with the standard test sets.")
-_CROP = flags.DEFINE_integer("crop", 64, "Centre crop (px) of each image.")
+_CROP = flags.DEFINE_integer("crop", 64, "Centre crop (px) of each image.", lower_bound=32)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_quality", "Where the runs write.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every run.")
 
@@ -55,4 +54,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

@@ -13,7 +13,6 @@ import statistics
 import sys
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -23,12 +22,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
 from nasdip_jax.fit import dip  # pylint: disable=wrong-import-position
 from nasdip_jax.imaging import degrade  # pylint: disable=wrong-import-position
+from nasdip_jax.nets import layers  # pylint: disable=wrong-import-position
 from nasdip_jax.nets import skip  # pylint: disable=wrong-import-position
 
 _SIZES = flags.DEFINE_list("sizes", ["64", "256", "512"], "Image sizes (px, square).")
-_ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved timing rounds (the median is kept).")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved timing rounds (the median is kept).",
+                               lower_bound=1)
 _IMPLS = flags.DEFINE_list("conv_impls", ["auto", "xla"], "JAX convolution implementations.")
 _OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
+report.int_list(_SIZES, lower=32, multiple=32)
+report.choice_list(_IMPLS, layers.CONV_IMPLS)
 
 STEPS_PER_ROUND = {64: 20, 128: 8, 256: 3, 512: 1}
 
@@ -119,4 +122,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

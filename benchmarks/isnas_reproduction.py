@@ -19,7 +19,6 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -32,11 +31,13 @@ from nasdip_jax.runs import restore  # pylint: disable=wrong-import-position
 _DATA = flags.DEFINE_string("data", os.path.join(os.path.dirname(report.HERE), "..", "shared",
                                                  "data"), "The test-set folder.")
 _IMAGES = flags.DEFINE_list("images", ["01", "02", "03"], "Set12 image numbers.")
-_CROP = flags.DEFINE_integer("crop", 64, "Centre crop (px).")
-_STEPS = flags.DEFINE_integer("steps", 1200, "DIP steps of every method.")
-_WIDTH = flags.DEFINE_integer("width", 64, "Width of the NAS-DIP-space networks (paper: 128).")
-_CANDIDATES = flags.DEFINE_integer("num_candidates", 300, "Candidates scored (paper: 5000).")
-_TOP_N = flags.DEFINE_integer("top_n", 5, "Cohort size per ranking (paper: 15).")
+_CROP = flags.DEFINE_integer("crop", 64, "Centre crop (px).", lower_bound=32)
+_STEPS = flags.DEFINE_integer("steps", 1200, "DIP steps of every method.", lower_bound=1)
+_WIDTH = flags.DEFINE_integer("width", 64, "Width of the NAS-DIP-space networks (paper: 128).",
+                              lower_bound=1)
+_CANDIDATES = flags.DEFINE_integer("num_candidates", 300, "Candidates scored (paper: 5000).",
+                                   lower_bound=1)
+_TOP_N = flags.DEFINE_integer("top_n", 5, "Cohort size per ranking (paper: 15).", lower_bound=1)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/isnas_repro", "Where the runs live.")
 
 RANKINGS = ("psd db strip mse", "random mse")
@@ -109,4 +110,4 @@ def _write(rows):
   report.update_readme_table(name, result["machine"], rows, ["image"] + methods)
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
 import jax
 import ml_collections
@@ -52,16 +51,23 @@ _NUM = flags.DEFINE_list("num", ["1000", "200"], "Candidates per size (same orde
 _DEVICES = flags.DEFINE_list("devices", ["1", "2"], "Numbers of local devices to score on.")
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Candidates in flight per device.")
 _CHAINS = flags.DEFINE_list("chains", ["used"], "Upward chains the scorer runs: used, all.")
-_WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).")
-_PRNG = flags.DEFINE_string("init_prng", "hash32", "The candidates' init draws.")
+_WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).", lower_bound=1)
+_PRNG = flags.DEFINE_enum("init_prng", "hash32", isnas.INIT_PRNGS, "The candidates' init draws.")
 _OUT = flags.DEFINE_string("out", None, "JSON path (default benchmarks/results/...).")
 _PIPELINE = flags.DEFINE_enum("pipeline", None, ["resized", "full"],
                               "Time the whole pipeline, its cohort trained resized or full size.")
 _DATA = flags.DEFINE_string("data", os.path.join(os.path.dirname(report.HERE), "..", "shared",
                                                  "data"), "The test-set folder.")
 _IMAGE = flags.DEFINE_string("image", "Set12/01.png", "The pipeline's image, under --data.")
-_CANDIDATES = flags.DEFINE_integer("num_candidates", 5000, "Of the 5000-list (the paper's 5000).")
-_STEPS = flags.DEFINE_integer("steps", 1200, "Steps of each cohort member and the final run.")
+_CANDIDATES = flags.DEFINE_integer("num_candidates", 5000, "Of the 5000-list (the paper's 5000).",
+                                   lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", 1200, "Steps of each cohort member and the final run.",
+                              lower_bound=1)
+report.int_list(_SIZES, lower=32, multiple=32)
+report.same_length(_SIZES, _NUM)
+for _holder in (_NUM, _DEVICES, _THREADS):
+  report.int_list(_holder)
+report.choice_list(_CHAINS, isnas.CHAINS)
 
 CONFIG = os.path.join(os.path.dirname(report.HERE), "configs", "isnas_denoise.py")
 PAPER_CANDIDATES, PAPER_STEPS = 5000, 1200
@@ -190,4 +196,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

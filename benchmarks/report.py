@@ -1,13 +1,18 @@
-"""Shared helpers for benchmarks: machine description, JSON results, README tables."""
+"""Shared helpers for benchmarks: flag checks, machine description, JSON results, README
+tables."""
 
 import json
 import os
 import platform
 import re
+import sys
 
+from absl import app
+from absl import flags
 import jax
 
 from nasdip_jax import hostmem
+from nasdip_jax.errors import UserError
 
 # As main.py does for every run: freed host memory kept for reuse (nasdip_jax/hostmem.py).
 KEEP_FREED_MEMORY = hostmem.keep_freed_memory()
@@ -68,3 +73,45 @@ def update_readme_table(name: str, machine_info: dict, rows: list, cols: list) -
   text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
   with open(README, "w", encoding="utf-8") as f:
     f.write(text)
+
+
+# ---------------------------------------------------------------- flags
+# Checked by absl before main runs: a bad value stops the script with one line and exit code 1.
+
+def _int(v):
+  try:
+    return int(v)
+  except ValueError:
+    return None
+
+
+def int_list(holder, lower: int = 1, multiple: int = 1) -> None:
+  """A list flag's entries must be integers >= lower (and multiples of `multiple`)."""
+  what = f"integers >= {lower}" + (f" that are multiples of {multiple}" if multiple > 1 else "")
+  flags.register_validator(
+      holder, lambda v: bool(v) and all(_int(x) is not None and _int(x) >= lower
+                                        and _int(x) % multiple == 0 for x in v),
+      f"--{holder.name} takes comma-separated {what}")
+
+
+def choice_list(holder, allowed) -> None:
+  """A list flag's entries must be among `allowed`."""
+  flags.register_validator(holder, lambda v: v is None or (bool(v) and set(v) <= set(allowed)),
+                           f"--{holder.name} takes comma-separated entries of {list(allowed)}")
+
+
+def same_length(a, b) -> None:
+  """Two list flags paired entry by entry must have as many entries."""
+  flags.register_multi_flags_validator(
+      [a, b], lambda d: len(d[a.name]) == len(d[b.name]),
+      f"--{a.name} and --{b.name} need as many entries (paired in order)")
+
+
+def run(main) -> None:
+  """app.run(main), a UserError (a missing image, ...) reported in one line with exit code 1."""
+  def checked(argv):
+    try:
+      main(argv)
+    except UserError as e:
+      sys.exit(f"{os.path.basename(sys.argv[0])}: error: {e}")
+  app.run(checked)

@@ -18,7 +18,6 @@ import csv
 import os
 import sys
 
-from absl import app
 from absl import flags
 import jax
 import matplotlib
@@ -33,7 +32,7 @@ from nasdip_jax.runs import rl_search  # pylint: disable=wrong-import-position
 
 _DATA = flags.DEFINE_string("data", os.path.join(os.path.dirname(report.HERE), "..", "shared",
                                                  "data"), "The test-set folder.")
-_STEPS = flags.DEFINE_integer("steps", 8, "Controller steps (4 samples each).")
+_STEPS = flags.DEFINE_integer("steps", 8, "Controller steps (4 samples each).", lower_bound=1)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/rl_bench", "Where the runs live.")
 _ARMS = flags.DEFINE_list("arms", ["controller", "random", "controller+prefilter"],
                           "Which runs (each resumes from its workdir).")
@@ -42,6 +41,7 @@ _ARMS = flags.DEFINE_list("arms", ["controller", "random", "controller+prefilter
 ARMS = {"controller": {}, "random": {"sampler": "random"},
         "controller+prefilter": {"prefilter_metric": "psd db strip mse",
                                  "prefilter_quantile": 0.5, "prefilter_pool": 100}}
+report.choice_list(_ARMS, ARMS)
 
 
 def _config(arm: str):
@@ -109,4 +109,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)

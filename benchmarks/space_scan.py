@@ -13,7 +13,6 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -25,10 +24,12 @@ from nasdip_jax.nets import dynamic  # pylint: disable=wrong-import-position
 from nasdip_jax.nets import nasdip  # pylint: disable=wrong-import-position
 from nasdip_jax.space import genotype as gt  # pylint: disable=wrong-import-position
 
-_NUM = flags.DEFINE_integer("num", 1000, "Random genotypes to run.")
-_PX = flags.DEFINE_integer("px", 64, "Image size.")
-_WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).")
-_STATIC = flags.DEFINE_integer("static", 3, "Static-mode candidates timed for comparison.")
+_NUM = flags.DEFINE_integer("num", 1000, "Random genotypes to run.", lower_bound=1)
+_PX = flags.DEFINE_integer("px", 64, "Image size (a multiple of 32).", lower_bound=32)
+_WIDTH = flags.DEFINE_integer("width", 128, "Network width (the paper's is 128).", lower_bound=1)
+_STATIC = flags.DEFINE_integer("static", 3, "Static-mode candidates timed for comparison.",
+                               lower_bound=0)
+flags.register_validator(_PX, lambda v: v % 32 == 0, "--px must be a multiple of 32")
 
 
 def main(argv):
@@ -83,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  report.run(main)
