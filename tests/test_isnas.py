@@ -291,6 +291,7 @@ def test_scoring_killed_midway_resumes_from_its_last_saved_chunk(tmp_path, monke
     (dict(init_prng="rbg"), "init_prng"),
     (dict(score_devices=99), "score_devices"),
     (dict(score_threads=-1), "score_threads"),
+    (dict(task="sr", crop_size=32), "strip .* holds no frequency of 8x8"),  # 32 px / 4
 ])
 def test_bad_isnas_configs_are_refused(tmp_path, overrides, match):
   c = _tiny()

@@ -162,6 +162,20 @@ def test_identical_operands_score_zero_and_random_baseline_is_about_two():
   assert float(jnp.std(r)) > 0  # a random ranking
 
 
+def test_strip_metrics_refuse_images_whose_strip_is_empty():
+  # the reference's grid is j / n - 1/2 per axis: for n = 8 its radii are 0 and >= 1/8, for
+  # n = 15 (odd: +-1/30, +-1/10, ...) 0.047 and >= 0.1; neither has one in [0.05, 0.1)
+  for n, empty in [(8, True), (15, True), (16, False), (64, False)]:
+    assert (not pm.strip_mask(n, n).any()) == empty, n
+  with pytest.raises(ValueError, match="holds no frequency of 8x8"):
+    pm.check_size(pm.ISNAS_METRICS, 8, 8)
+  pm.check_size(pm.LOWPASS_METRICS + ("psd db mse", "psd db hist emd"), 8, 8)
+  pm.check_size(pm.ISNAS_METRICS, 16, 16)
+  image = np.random.default_rng(4).random((2, 16, 16, 1)).astype(np.float32)
+  for name in pm.SIMILARITY_METRICS:
+    assert np.isfinite(float(pm.metric(name, image[:1], image[1:])[0])), name
+
+
 @pytest.mark.parametrize("name", ["psd db", "psd foo mse", "", "psd hist_shared emd"])
 def test_bad_metric_names_are_refused(name):
   with pytest.raises(ValueError):

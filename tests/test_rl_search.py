@@ -132,6 +132,8 @@ def _small_image(tmp_path):
     (dict(train_images="EMPTY_DIR"), "no images"),
     (dict(train_images="SMALL"), "smaller than config.crop_size"),
     (dict(train_images="/nope/a.png"), "not found"),
+    (dict(task="sr", crop_size=32, prefilter_metric="psd db strip mse"),
+     "holds no frequency of 8x8"),
 ])
 def test_bad_rl_configs_are_refused_before_writing(tmp_path, overrides, match):
   if overrides.get("train_images") == "EMPTY_DIR":

@@ -134,6 +134,14 @@ def score_threads(config, devices) -> int:
   return per_device * len(devices)
 
 
+def check_metric_sizes(names, problem: degrade.Problem) -> None:
+  """UserError if a metric of `names` cannot be computed on the problem's observation."""
+  try:
+    psd_metrics.check_size(names, *problem.observation.shape[1:3])
+  except ValueError as e:
+    raise UserError(str(e)) from None
+
+
 def candidate_genotypes(config):
   """(names, genotypes) of the buildable candidates and the number skipped as unbuildable."""
   space = gt.Space.reference(config.width)
@@ -263,6 +271,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   _check_config(config)
   path, spec, problem = restore.load_problem(config)
+  check_metric_sizes(config.table_metrics, problem)
   names, genotypes, skipped = candidate_genotypes(config)
   if len(genotypes) < config.top_n:
     raise UserError(f"only {len(genotypes)} buildable candidates for top_n={config.top_n}")

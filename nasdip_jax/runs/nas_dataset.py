@@ -171,6 +171,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   subs = [_task_config(config, task, image)
           for task in config.tasks for image in (config.images or ("",))]
   loaded = [restore.load_problem(sub) for sub in subs]  # bad input: before any file
+  for _, _, problem in loaded:
+    isnas_run.check_metric_sizes(config.table_metrics, problem)
   dirs = [os.path.join(workdir, sub.task, _image_name(sub)) for sub in subs]
   if len(set(dirs)) < len(dirs):
     raise UserError("config.images has two images of the same file name (each gets "

@@ -41,6 +41,7 @@ from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import dynamic
 from nasdip_jax.report import files
 from nasdip_jax.runs import genotype_fit
+from nasdip_jax.runs import isnas as isnas_run
 from nasdip_jax.runs import restore
 from nasdip_jax.search import controller as controller_lib
 from nasdip_jax.search import isnas
@@ -348,6 +349,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       raise UserError(f"{workdir} holds a search with other settings ({', '.join(changed)}); "
                       "use a new --workdir")
   image_names, spec, problems = load_train_problems(config)
+  if config.prefilter_metric:  # scored on the first training image
+    isnas_run.check_metric_sizes([config.prefilter_metric], problems[0])
   files.make_workdir(workdir)
   files.write_json(saved, now)
   total = config.num_controller_steps

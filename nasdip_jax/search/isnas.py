@@ -53,8 +53,7 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
   Jitted programs: one random output (shared by every scorer of the image's shape and width,
   whatever its task, image, metrics and counts: a resumed search does not recompile), the keys
   and noises, and the metrics; `score._cache_size()` counts their compilations."""
-  for name in metric_names:
-    psd_metrics.parse(name)
+  psd_metrics.check_size(metric_names, *observation.shape[-3:-1])
   if init_prng not in INIT_PRNGS:
     raise ValueError(f"init_prng must be one of {INIT_PRNGS}, got {init_prng!r}")
   if chains not in CHAINS:

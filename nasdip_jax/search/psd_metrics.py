@@ -185,6 +185,16 @@ def parse(name: str):
   return kind, tokens
 
 
+def check_size(names, h: int, w: int) -> None:
+  """Raises ValueError if a metric of `names` cannot be computed on an (h, w) image: the strip
+  (0.05 <= r < 0.1) holds no frequency of a small one (8 x 8 and below, 15 x 15, ...)."""
+  for name in names:
+    if "strip" in parse(name)[1] and not strip_mask(h, w).any():
+      raise ValueError(f"metric {name!r} needs a larger observation: its strip "
+                       f"(0.05 <= r < 0.1 in normalised frequency) holds no frequency of "
+                       f"{h}x{w} (for SR, the low-resolution image)")
+
+
 def _similarity(tokens, img, out):
   for t in tokens[:-1]:
     if t == "hist":
