@@ -247,8 +247,14 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
   redone = again["timing"]["rankings"]["psd db strip mse"]
   assert redone["cohort"]["resumed_members"] == 3 and redone["final"]["resumed_members"] == 1
   assert redone["cohort"]["member_steps_per_sec"] is None  # no member was trained again
-  with pytest.raises(UserError, match="other settings"):
-    isnas_run.run(_tiny(top_n=2), workdir)
+  with pytest.raises(UserError, match=r"other settings \(seed, top_n\)"):
+    isnas_run.run(_tiny(top_n=2, seed=1), workdir)
+  # a ranking added on a rerun: the first one's results are read back, the new one trained
+  more = isnas_run.run(_tiny(rank_by=("psd db strip mse", "random mse"), score_threads=1),
+                       workdir)
+  assert more["metrics"]["psd db strip mse"] == m and more["timing"]["score"]["scored"] == 0
+  assert more["timing"]["rankings"]["random mse"]["cohort"]["resumed_members"] == 0
+  assert more["metrics"]["random mse"]["selected"] in [r["name"] for r in rows]
 
 
 @conftest.DYNAMIC_PROGRAM

@@ -36,6 +36,9 @@ from nasdip_jax.space import genotype as gt
 from nasdip_jax.space import lists
 
 FINAL_MODELS = ("selected", "reference_last_ranked")
+# what a rerun on a workdir may change: the rankings (each metric has its own folder; the table
+# scores every metric) and the threads scoring (scores do not depend on them)
+RERUN_MAY_CHANGE = ("rank_by", "score_threads")
 SCORE_SAVE_EVERY = 200
 
 
@@ -276,9 +279,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if len(genotypes) < config.top_n:
     raise UserError(f"only {len(genotypes)} buildable candidates for top_n={config.top_n}")
   saved = os.path.join(workdir, "config.json")
-  if os.path.exists(saved) and json.load(open(saved, encoding="utf-8")) != json.loads(
-      json.dumps(config.to_dict())):
-    raise UserError(f"{workdir} holds a run with other settings; use a new --workdir")
+  changed = os.path.exists(saved) and files.changed_settings(
+      json.load(open(saved, encoding="utf-8")), config.to_dict(), RERUN_MAY_CHANGE)
+  if changed:
+    raise UserError(f"{workdir} holds a run with other settings ({', '.join(changed)}); use a "
+                    "new --workdir")
   files.make_workdir(workdir)
   files.write_json(saved, config.to_dict())
   image_io.save_png(os.path.join(workdir, "corrupted.png"), problem.observation[0])
