@@ -19,6 +19,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from nasdip_jax import overrides as config_overrides
+
 _CONFIG = flags.DEFINE_string("config", None, "Config file with get_config() and get_sweep().")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent directory of the sweep's runs.")
 _RUN = flags.DEFINE_bool("run", False, "Run the commands here, one after another.")
@@ -51,7 +53,8 @@ def sweep_commands(config_path: str, workdir: str) -> list[list[str]]:
     try:
       parse_overrides(config_path, args)
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-      message = " ".join(str(e).split())
+      message = (config_overrides.unknown_field(module.get_config(), args)
+                 or " ".join(str(e).split()))
       raise SweepError(f"get_sweep()[{i}] = {overrides}: {message}") from None
     commands.append([sys.executable, "-m", "nasdip_jax.main", f"--config={config_path}",
                      f"--workdir={workdir}/{i}", *args])

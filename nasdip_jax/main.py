@@ -11,6 +11,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from nasdip_jax import hostmem
+from nasdip_jax import overrides
 from nasdip_jax import runs
 from nasdip_jax.errors import UserError
 
@@ -44,8 +45,27 @@ def parse_flags(argv):
   """absl's flag parsing, with bad config fields and values reported as one line."""
   try:
     return flags.FLAGS(argv)
+  except OSError as e:  # the config file could not be loaded (with overrides to apply)
+    _fail_to_load(e)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    _fail(e)
+    _fail(_unknown_field(argv) or e)
+
+
+def _fail_to_load(error: OSError) -> None:
+  _fail("cannot load the config file: " + str(error).strip().splitlines()[-1].strip())
+
+
+def _unknown_field(argv) -> str | None:
+  """The override of a field the config lacks (ml_collections' own error does not name it):
+  the config loaded alone, the overrides' paths looked up in it."""
+  alone = ["nasdip_jax"] + [a for a in argv[1:] if a.startswith("--config=")]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=values, sys_argv=alone)
+  try:
+    values(alone)
+    return overrides.unknown_field(values.config, argv[1:])
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError):
+    return None
 
 
 def main(argv):
@@ -55,7 +75,7 @@ def main(argv):
     config = _CONFIG.value
     run = runs.get_run(config.run)
   except OSError as e:  # the config file could not be loaded
-    _fail("cannot load the config file: " + str(e).strip().splitlines()[-1].strip())
+    _fail_to_load(e)
   except UserError as e:
     _fail(e)
   if _KEEP_FREED_MEMORY.value:

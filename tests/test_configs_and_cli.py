@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from nasdip_jax import overrides
 from nasdip_jax.errors import UserError
 from nasdip_jax.runs import restore
 
@@ -85,12 +86,28 @@ def test_cli_end_to_end_writes_every_output(tmp_path):
   assert Image.open(os.path.join(workdir, "corrupted.png")).size == (16, 16)
 
 
+def test_overrides_of_fields_pass_and_the_first_unknown_one_is_named():
+  config = restore.base_config()
+  fine = ["--workdir=/w", "--config.seed=3", "--config.net.channels_down=(8,8)", "--config.image"]
+  assert overrides.unknown_field(config, fine) is None
+  assert overrides.unknown_field(config, ["--config.seed=3", "--config.sead=1", "--config.x=2"]) \
+      == "--config.sead: config has no field 'sead' (did you mean config.seed?)"
+
+
 @pytest.mark.parametrize("args,message", [
-    (("--config=configs/test.py", "--config.num_stepz=3"),
-     "nasdip_jax: error: 'num_stepz' Did you mean \"num_steps\" instead of \"num_stepz\"?"),
+    (("--config=configs/test.py", "--config.seed=2", "--config.num_stepz=3"),
+     "nasdip_jax: error: --config.num_stepz: config has no field 'num_stepz' (did you mean "
+     "config.num_steps?)"),
+    (("--config=configs/test.py", "--config.net.nope=3"),
+     "nasdip_jax: error: --config.net.nope: config.net has no field 'nope'"),
+    (("--config=configs/test.py", "--config.image.x=3"),  # ml_collections: a TypeError
+     "nasdip_jax: error: --config.image.x: config.image is a str, it has no fields"),
     (("--config=configs/test.py", "--config.lr=abc"),
      "nasdip_jax: error: flag --config.lr=abc: could not convert string to float: 'abc'"),
     (("--config=configs/nope.py",),
+     "nasdip_jax: error: cannot load the config file: [Errno 2] No such file or directory: "
+     "'configs/nope.py'"),
+    (("--config=configs/nope.py", "--config.seed=3"),  # loaded while parsing: was a traceback
      "nasdip_jax: error: cannot load the config file: [Errno 2] No such file or directory: "
      "'configs/nope.py'"),
 ])
