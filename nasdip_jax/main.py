@@ -14,6 +14,7 @@ from nasdip_jax import hostmem
 from nasdip_jax import overrides
 from nasdip_jax import runs
 from nasdip_jax.errors import UserError
+from nasdip_jax.report import files
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "A config file from configs/ (a Python file with get_config()).",
@@ -74,6 +75,7 @@ def main(argv):
   try:
     config = _CONFIG.value
     run = runs.get_run(config.run)
+    files.check_workdir(_WORKDIR.value)
   except OSError as e:  # the config file could not be loaded
     _fail_to_load(e)
   except UserError as e:

@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import REPO
 from nasdip_jax import overrides
 from nasdip_jax.errors import UserError
+from nasdip_jax.report import files
 from nasdip_jax.runs import restore
 
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "[a-z]*.py")))
@@ -130,6 +131,24 @@ def test_cli_makes_the_configs_cpu_devices(tmp_path):
   assert not os.path.exists(tmp_path / "w")
 
 
+@pytest.mark.parametrize("workdir, message", [
+    ("FILE", "--workdir {} is a file, not a directory"),
+    ("FILE/sub", "--workdir {} cannot be created ({} is not a writable directory)")])
+def test_cli_unusable_workdir_is_one_line_error(tmp_path, workdir, message):
+  (tmp_path / "FILE").write_text("")  # was a traceback from Orbax, after compiling
+  workdir = str(tmp_path / workdir)
+  r = _cli("--config=configs/test.py", f"--workdir={workdir}")
+  assert r.returncode == 1
+  assert r.stderr.strip().splitlines()[-1] == "nasdip_jax: error: " + message.format(
+      workdir, tmp_path / "FILE")
+
+
+def test_make_workdir_failing_is_a_user_error(tmp_path):
+  (tmp_path / "FILE").write_text("")  # a run called from Python, without main's check
+  with pytest.raises(UserError, match="cannot be created: Not a directory"):
+    files.make_workdir(str(tmp_path / "FILE" / "sub"))
+
+
 def test_cli_missing_image_is_one_line_error(tmp_path):
   r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--config.image=/nope/x.png")
   assert r.returncode == 1
@@ -149,7 +168,8 @@ def _img(tmp_path, arr, name="img.png"):
     (lambda t: _img(t, np.zeros((64, 64), np.uint8)), {}, "grayscale but the config expects rgb"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"channels": "gray"}, "RGB but"),
     (lambda t: _img(t, np.zeros((20, 64, 3), np.uint8)), {}, "smaller than the network's 32-px"),
-    (lambda t: str(t), {}, "not found"),
+    (lambda t: str(t / "nope.png"), {}, "image file not found"),
+    (lambda t: str(t), {}, "image path is a directory, not a file"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblur"}, "config.task"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"model": "unet"}, "unknown model"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),

@@ -16,6 +16,8 @@ MASK_MODES = ("1", "L", "P", "RGB")
 
 def _decode(path: str, what: str, to_array) -> np.ndarray:
   """to_array(the opened Pillow image); a missing or undecodable file is a one-line UserError."""
+  if os.path.isdir(path):
+    raise UserError(f"{what} path is a directory, not a file: {path}")
   if not os.path.isfile(path):
     raise UserError(f"{what} file not found: {path}")
   try:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
+from nasdip_jax.errors import UserError  # pylint: disable=wrong-import-position
 from nasdip_jax.imaging import io as image_io  # pylint: disable=wrong-import-position
 
 
@@ -126,5 +127,24 @@ def save_curves(path: str, curves: dict) -> None:
   image_io.atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
+def check_workdir(path: str) -> None:
+  """UserError unless `path` is a directory, or one that can be made (its nearest existing
+  ancestor a writable directory); creates nothing."""
+  if os.path.exists(path):
+    if not os.path.isdir(path):
+      raise UserError(f"--workdir {path} is a file, not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+      raise UserError(f"--workdir {path} is not writable")
+    return
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+    raise UserError(f"--workdir {path} cannot be created ({parent} is not a writable directory)")
+
+
 def make_workdir(path: str) -> None:
-  os.makedirs(path, exist_ok=True)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"--workdir {path} cannot be created: {e.strerror}") from None

@@ -188,13 +188,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   with jax.default_matmul_precision(config.matmul_precision):
     path, spec, problem, model, data, state, compiled = prepare(config)
+    files.make_workdir(workdir)
     ckpt_dir = os.path.join(workdir, "checkpoint")
     checkpointer = (checkpoints.FitCheckpointer(ckpt_dir)
                     if config.checkpoint_every or os.path.isdir(ckpt_dir) else None)
     resume = checkpointer is not None and checkpointer.latest_step()
     if resume:
       _check_resumable(config, workdir)
-    files.make_workdir(workdir)
     history = None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
