@@ -1,6 +1,7 @@
 """Image sets for searches: folders, file lists and TFDS datasets (array_record, no TensorFlow)."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -9,7 +10,7 @@ from PIL import Image
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import image_sets
-from nasdip_jax.imaging import tfds_image_set
+from nasdip_jax.imaging import tfds_builder
 from nasdip_jax.runs import rl_search
 
 
@@ -41,7 +42,7 @@ def test_a_folder_loads_sorted_and_converted(folder):
 
 def test_a_registered_tfds_set_reads_back_without_tensorflow(folder, tmp_path):
   path, rgb, gray = folder
-  tfds_image_set.register("tiny", path, str(tmp_path))
+  tfds_builder.register("tiny", path, str(tmp_path))
   got = image_sets.load("tfds:nasdip_images/tiny", "rgb", str(tmp_path))
   want = image_sets.load(path, "rgb")
   assert [n for n, _ in got] == [n for n, _ in want]
@@ -57,3 +58,22 @@ def test_a_registered_tfds_set_reads_back_without_tensorflow(folder, tmp_path):
   names, _, problems = rl_search.load_train_problems(config)
   assert names == ["a_gray.png", "b_rgb.png"]
   assert [p.clean.shape for p in problems] == [(1, 32, 32, 1)] * 2
+
+
+def test_the_registering_command_line(folder, tmp_path):
+  """`python -m nasdip_jax.imaging.tfds_image_set` (README's command; it once failed in TFDS,
+  which cannot place a builder defined in `__main__`), and a bad folder as one line."""
+  path, _, _ = folder
+  cli = [sys.executable, "-m", "nasdip_jax.imaging.tfds_image_set", f"--data_dir={tmp_path}"]
+  r = subprocess.run(cli + ["--name=cli", f"--images={path}"], capture_output=True, text=True,
+                     check=False)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert r.stdout.strip().splitlines()[-1].startswith("prepared tfds:nasdip_images/cli in ")
+  got = image_sets.load("tfds:nasdip_images/cli", "rgb", str(tmp_path))
+  assert [n for n, _ in got] == [n for n, _ in image_sets.load(path, "rgb")]
+  r = subprocess.run(cli + ["--name=bad", f"--images={tmp_path}/nope"], capture_output=True,
+                     text=True, check=False)
+  assert r.returncode == 1
+  assert r.stderr.strip().splitlines()[-1] == (
+      f"tfds_image_set: error: image folder not found: {tmp_path}/nope")
+  assert not os.path.exists(tmp_path / "nasdip_images" / "bad")
