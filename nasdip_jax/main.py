@@ -88,7 +88,11 @@ def main(argv):
   if config.get("cpu_devices"):  # before JAX starts its backends
     jax.config.update("jax_num_cpu_devices", config.cpu_devices)
   if _DISTRIBUTED.value:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    try:
+      jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    except ValueError as e:  # no cluster detected, or inconsistent flags
+      _fail(f"--distributed: {e} (outside Cloud TPU, SLURM and MPI, give every host "
+            "--coordinator_address, --num_processes and --process_id: launch/multihost.md)")
   logging.info("process %d of %d; local devices: %s", jax.process_index(), jax.process_count(),
                jax.local_devices())
   try:

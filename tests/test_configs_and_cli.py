@@ -143,6 +143,14 @@ def test_cli_unusable_workdir_is_one_line_error(tmp_path, workdir, message):
       workdir, tmp_path / "FILE")
 
 
+def test_cli_distributed_without_a_cluster_is_one_line_error(tmp_path):
+  r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--distributed")
+  assert r.returncode == 1 and "Traceback" not in r.stderr
+  assert r.stderr.strip().splitlines()[-1].startswith(
+      "nasdip_jax: error: --distributed: coordinator_address should be defined")
+  assert not os.path.exists(tmp_path / "w")
+
+
 def test_make_workdir_failing_is_a_user_error(tmp_path):
   (tmp_path / "FILE").write_text("")  # a run called from Python, without main's check
   with pytest.raises(UserError, match="cannot be created: Not a directory"):
