@@ -146,8 +146,10 @@ def test_cli_unusable_workdir_is_one_line_error(tmp_path, workdir, message):
 def test_cli_distributed_without_a_cluster_is_one_line_error(tmp_path):
   r = _cli("--config=configs/test.py", f"--workdir={tmp_path}/w", "--distributed")
   assert r.returncode == 1 and "Traceback" not in r.stderr
-  assert r.stderr.strip().splitlines()[-1].startswith(
-      "nasdip_jax: error: --distributed: coordinator_address should be defined")
+  line = r.stderr.strip().splitlines()[-1]  # (the middle is JAX's own words)
+  assert line.startswith("nasdip_jax: error: --distributed: ") and "coordinator" in line
+  assert line.endswith("--coordinator_address, --num_processes and --process_id: "
+                       "launch/multihost.md)")
   assert not os.path.exists(tmp_path / "w")
 
 
