@@ -99,7 +99,7 @@ def test_overrides_of_fields_pass_and_the_first_unknown_one_is_named():
     (("--config=configs/test.py", "--config.seed=2", "--config.num_stepz=3"),
      "nasdip_jax: error: --config.num_stepz: config has no field 'num_stepz' (did you mean "
      "config.num_steps?)"),
-    (("--config=configs/test.py", "--config.net.nope=3"),
+    (("--config", "configs/test.py", "--config.net.nope=3"),
      "nasdip_jax: error: --config.net.nope: config.net has no field 'nope'"),
     (("--config=configs/test.py", "--config.image.x=3"),  # ml_collections: a TypeError
      "nasdip_jax: error: --config.image.x: config.image is a str, it has no fields"),
