@@ -17,7 +17,6 @@ import sys
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
 from nasdip_jax import overrides as config_overrides
 
@@ -31,16 +30,6 @@ class SweepError(ValueError):
   """A sweep entry that nasdip_jax.main would refuse."""
 
 
-def parse_overrides(config_path: str, args: list[str]):
-  """The config that `nasdip_jax.main --config=config_path *args` would run."""
-  argv = ["sweep", f"--config={config_path}", *args]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, flag_values=values, lock_config=True,
-                                  sys_argv=argv)
-  values(argv)
-  return values.config
-
-
 def sweep_commands(config_path: str, workdir: str) -> list[list[str]]:
   """The command line of every entry of the config's get_sweep(); SweepError if one is bad."""
   spec = importlib.util.spec_from_file_location("sweep_config", config_path)
@@ -51,9 +40,9 @@ def sweep_commands(config_path: str, workdir: str) -> list[list[str]]:
   for i, overrides in enumerate(sweep):
     args = [f"--config.{k}={v}" for k, v in overrides.items()]
     try:
-      parse_overrides(config_path, args)
+      config_overrides.parse(config_path, args)
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-      message = (config_overrides.unknown_field(module.get_config(), args)
+      message = (config_overrides.unknown_field(config_overrides.parse(config_path), args)
                  or " ".join(str(e).split()))
       raise SweepError(f"get_sweep()[{i}] = {overrides}: {message}") from None
     commands.append([sys.executable, "-m", "nasdip_jax.main", f"--config={config_path}",

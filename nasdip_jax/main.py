@@ -58,16 +58,15 @@ def _fail_to_load(error: OSError) -> None:
 
 def _unknown_field(argv) -> str | None:
   """The override of a field the config lacks (ml_collections' own error does not name it):
-  the config loaded alone, the overrides' paths looked up in it."""
-  alone = ["nasdip_jax"] + [f"--config={b}" if a == "--config" else a
-                            for a, b in zip(argv[1:], argv[2:] + [""])
-                            if a.startswith("--config=") or a == "--config"]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, flag_values=values, sys_argv=alone)
+  the config file (`--config=F` or `--config F`) parsed alone, the overrides' paths looked up
+  in it."""
+  config_files = [b if a == "--config" else a[len("--config="):]
+                  for a, b in zip(argv[1:], argv[2:] + [""])
+                  if a.startswith("--config=") or a == "--config"]
+  if not config_files:
+    return None
   try:
-    values(alone)
-    config = values.config  # None without --config
-    return None if config is None else overrides.unknown_field(config, argv[1:])
+    return overrides.unknown_field(overrides.parse(config_files[-1]), argv[1:])
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError):
     return None
 

@@ -1,4 +1,5 @@
-"""Command-line overrides `--config.PATH=VALUE`: naming the one whose PATH is not a field.
+"""Command-line overrides `--config.PATH=VALUE`: parsing them as main does, and naming the one
+whose PATH is not a field.
 
 ml_collections reports a misspelt field as a bare KeyError ('nope') or an unrelated TypeError
 (`--config.image.x` on a string field), without the flag; `unknown_field` finds the override.
@@ -6,7 +7,20 @@ ml_collections reports a misspelt field as a bare KeyError ('nope') or an unrela
 
 import difflib
 
+from absl import flags
 import ml_collections
+from ml_collections import config_flags
+
+
+def parse(config_file: str, args=()) -> ml_collections.ConfigDict:
+  """The locked config that `nasdip_jax.main --config=config_file *args` runs (absl's and
+  ml_collections' errors for a bad file, field or value)."""
+  argv = ["nasdip_jax", f"--config={config_file}", *args]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=values, lock_config=True,
+                                  sys_argv=argv)
+  values(argv)
+  return values.config
 
 
 def unknown_field(config: ml_collections.ConfigDict, args) -> str | None:

@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from conftest import REPO
+from nasdip_jax import overrides
 
 SWEEP = os.path.join(REPO, "launch", "sweep.py")
 # ml_collections loads config files with importlib's deprecated load_module (its code, not ours)
@@ -52,10 +53,10 @@ def test_commands_parse_to_each_entrys_overrides(sweep, tmp_path):
   assert [c[:5] for c in commands] == [
       [sys.executable, "-m", "nasdip_jax.main", f"--config={path}", f"--workdir=/w/{i}"]
       for i in range(2)]
-  first = sweep.parse_overrides(path, commands[0][5:])
+  first = overrides.parse(path, commands[0][5:])
   assert (first.seed, first.image, first.net.channels_down) == (3, "/no such dir/a b.png",
                                                                 (8, 8, 8, 8, 8))
-  second = sweep.parse_overrides(path, commands[1][5:])
+  second = overrides.parse(path, commands[1][5:])
   assert (second.sigma, second.task, second.seed) == (50.0, "inpaint", 0)  # seed: the default
 
 
