@@ -17,6 +17,7 @@ setuptools.setup(
         "flax>=0.12.0",
         "optax>=0.2.5",
         "chex>=0.1.90",
+        "dm-pix>=0.4.3",
         "numpy>=1.26",
         "scipy>=1.11",
         "absl-py>=2.1",
@@ -29,7 +30,7 @@ setuptools.setup(
     extras_require={
         # training sets registered as TFDS datasets (imaging/tfds_image_set.py); no TensorFlow
         "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-datasets>=4.9.7",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "scikit-image>=0.22", "tensorflow-datasets>=4.9.7",
                  "array-record>=0.5", "importlib_resources"],
         "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
     },

@@ -44,13 +44,14 @@ def main(argv):
     rows.append({"task": name, "image": image, "px": _CROP.value, "steps": s["steps"],
                  "psnr_input": s["psnr_input"], "psnr_final": s["psnr_final"],
                  "psnr_best": s["psnr_best"], "best_step": s["best_step"],
+                 "ssim_final": s["ssim_final"], "ssim_best": s["ssim_best"],
                  "steps_per_sec": s["steps_per_sec"], "wall_seconds": s["wall_seconds"]})
     print(rows[-1], flush=True)
   result = {"machine": report.machine(), "seed": _SEED.value, "rows": rows}
   report.write_json(os.path.join(report.RESULTS, f"dip_quality_{_CROP.value}px.json"), result)
   report.update_readme_table(f"dip_quality_{_CROP.value}px", result["machine"], rows,
                              ["task", "image", "px", "steps", "psnr_input", "psnr_final",
-                              "psnr_best", "best_step"])
+                              "psnr_best", "best_step", "ssim_final", "ssim_best"])
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ RANKINGS = ("psd db strip mse", "random mse")
 
 def _common(c, image):
   c.update(task="denoise", channels="gray", sigma=25.0, image=image, crop_size=_CROP.value,
-           lr=0.01, reg_noise_std=1.0 / 30.0, ema_decay=0.99, num_steps=_STEPS.value,
+           lr=0.01, ema_decay=0.99, num_steps=_STEPS.value,
            checkpoint_every=0)
   return c
 

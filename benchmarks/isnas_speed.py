@@ -41,10 +41,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
 from nasdip_jax.imaging import degrade  # pylint: disable=wrong-import-position
-from nasdip_jax.nets import dynamic  # pylint: disable=wrong-import-position
+from nasdip_jax import compilations  # pylint: disable=wrong-import-position
+from nasdip_jax.runs import candidates  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import genotype_fit  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import isnas as isnas_run  # pylint: disable=wrong-import-position
 from nasdip_jax.search import isnas  # pylint: disable=wrong-import-position
+from nasdip_jax.space import codec  # pylint: disable=wrong-import-position
 
 _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes (px, square, grayscale).")
 _NUM = flags.DEFINE_list("num", ["1000", "200"], "Candidates per size (same order as sizes).")
@@ -78,7 +80,7 @@ def scoring():
   jax.config.update("jax_num_cpu_devices", max(map(int, _DEVICES.value)))
   jax.config.update("jax_default_matmul_precision", "highest")  # the runs' setting
   config = isnas_run.base_config()
-  _, genotypes, _ = isnas_run.candidate_genotypes(config)
+  _, genotypes, _ = candidates.candidate_genotypes(config)
   metric_names = tuple(config.table_metrics)
   rows = []
   for (px, num), chains, devices, threads in itertools.product(
@@ -89,20 +91,20 @@ def scoring():
     scorer = isnas.make_scorer(spec, problem.observation, (px, px), _WIDTH.value, metric_names,
                                init_prng=_PRNG.value, devices=jax.local_devices()[:devices],
                                chains=chains)
-    codes = [dynamic.encode(g, _WIDTH.value) for g in genotypes[:num]]
-    compiled_before = scorer._cache_size()  # programs shared with the previous sizes' scorers
-    t0 = time.perf_counter()
-    jax.block_until_ready(scorer(jax.random.key(0), codes[0]))
-    compile_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    keys = [jax.random.key(i) for i in range(len(codes))]
-    values = np.stack(isnas.score_all(scorer, keys, codes, devices * threads))
-    wall = time.perf_counter() - t0
+    codes = [codec.encode(g, _WIDTH.value) for g in genotypes[:num]]
+    with compilations.counting() as compiled:  # programs shared with earlier sizes' scorers
+      t0 = time.perf_counter()
+      jax.block_until_ready(scorer(jax.random.key(0), codes[0]))
+      compile_seconds = time.perf_counter() - t0
+      t0 = time.perf_counter()
+      keys = [jax.random.key(i) for i in range(len(codes))]
+      values = np.stack(isnas.score_all(scorer, keys, codes, devices * threads))
+      wall = time.perf_counter() - t0
     assert np.all(np.isfinite(values[:, :2]))
     row = {"px": px, "width": _WIDTH.value, "chains": chains, "devices": devices,
            "threads": threads,
            "init_prng": _PRNG.value, "candidates": len(codes), "metrics": len(metric_names),
-           "compilations": scorer._cache_size() - compiled_before,
+           "compilations": compiled.n,
            "compile_seconds": compile_seconds, "wall_seconds": wall,
            "candidates_per_sec": len(codes) / wall,
            "minutes_for_5000": 5000 / (len(codes) / wall) / 60,
@@ -153,7 +155,7 @@ def pipeline():
     jax.config.update("jax_num_cpu_devices", config.cpu_devices)
   paper = ml_collections.ConfigDict(config.to_dict())
   paper.num_candidates = PAPER_CANDIDATES
-  paper_scored = len(isnas_run.candidate_genotypes(paper)[1])
+  paper_scored = len(candidates.candidate_genotypes(paper)[1])
   with tempfile.TemporaryDirectory() as workdir:
     summary = isnas_run.run(config, workdir)
   timing = summary["timing"]

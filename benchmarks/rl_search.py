@@ -48,7 +48,7 @@ def _config(arm: str):
   c = rl_search.base_config()
   set12 = os.path.join(_DATA.value, "Set12")
   c.update(task="denoise", channels="gray", sigma=25.0, crop_size=64, width=32, input_depth=32,
-           num_steps=150, lr=0.01, reg_noise_std=1.0 / 30.0, ema_decay=0.0, reward="final",
+           num_steps=150, lr=0.01, ema_decay=0.0, reward="final",
            train_images=",".join(os.path.join(set12, f) for f in ("01.png", "02.png")),
            image=os.path.join(set12, "05.png"), num_controller_steps=_STEPS.value,
            samples_per_step=4, final_run=False, checkpoint_every=0)

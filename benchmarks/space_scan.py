@@ -20,8 +20,10 @@ from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
+from nasdip_jax import compilations  # pylint: disable=wrong-import-position
 from nasdip_jax.nets import dynamic  # pylint: disable=wrong-import-position
 from nasdip_jax.nets import nasdip  # pylint: disable=wrong-import-position
+from nasdip_jax.space import codec  # pylint: disable=wrong-import-position
 from nasdip_jax.space import genotype as gt  # pylint: disable=wrong-import-position
 
 _NUM = flags.DEFINE_integer("num", 1000, "Random genotypes to run.", lower_bound=1)
@@ -37,7 +39,7 @@ def main(argv):
   width, px = _WIDTH.value, _PX.value
   keys = jax.random.split(jax.random.key(0), _NUM.value)
   genotypes = [gt.sample(k, gt.Space.reference(width)) for k in keys]
-  codes = [dynamic.encode(g, width) for g in genotypes]
+  codes = [codec.encode(g, width) for g in genotypes]
   z = jax.random.uniform(jax.random.key(1), (1, px, px, 1)) * 0.1
   graphdef = nnx.graphdef(nnx.eval_shape(
       lambda: dynamic.DynamicNasDipNet(1, 1, width=width, rngs=nnx.Rngs(0))))
@@ -50,15 +52,16 @@ def main(argv):
   def forward(state, code):
     return nnx.merge(graphdef, state)(z, code)
 
-  t0 = time.perf_counter()
-  jax.block_until_ready(forward(init(keys[0], codes[0]), codes[0]))
-  compile_seconds = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  outs = []
-  for key, code in zip(keys, codes):
-    outs.append(forward(init(key, code), code))
-  outs = np.stack(jax.device_get(outs))
-  wall = time.perf_counter() - t0
+  with compilations.counting() as compiled:
+    t0 = time.perf_counter()
+    jax.block_until_ready(forward(init(keys[0], codes[0]), codes[0]))
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outs = []
+    for key, code in zip(keys, codes):
+      outs.append(forward(init(key, code), code))
+    outs = np.stack(jax.device_get(outs))
+    wall = time.perf_counter() - t0
   assert np.all(np.isfinite(outs))
   static_seconds = []
   for g, key in zip(genotypes[:_STATIC.value], keys):
@@ -68,11 +71,11 @@ def main(argv):
     jax.block_until_ready(jax.jit(lambda s: nnx.merge(gd, s)(z))(state))
     static_seconds.append(time.perf_counter() - t)
   row = {"px": px, "width": width, "candidates": _NUM.value,
-         "compilations": init._cache_size() + forward._cache_size(),
+         "compilations": compiled.n,
          "compile_seconds": compile_seconds, "wall_seconds": wall,
          "candidates_per_sec": _NUM.value / wall,
          "static_seconds_per_candidate": float(np.mean(static_seconds)) if static_seconds else None,
-         "kinds": dict(collections.Counter(str(dynamic.cell_kind(g.cell)) for g in genotypes))}
+         "kinds": dict(collections.Counter(str(codec.cell_kind(g.cell)) for g in genotypes))}
   print(row, flush=True)
   name = f"space_scan_{jax.default_backend()}_{px}px"
   result = {"machine": report.machine(), "rows": [row]}

@@ -14,8 +14,7 @@ def get_config():
   config.channels = "rgb"
   config.sigma = 25.0
   config.num_steps = 3000
-  config.lr = 0.01
-  config.reg_noise_std = 1.0 / 30.0
+  config.lr = 0.01                # input noise: FitConfig's default, DIP's 1/30
   config.ema_decay = 0.99
   config.backtrack_db = 5.0
   return config

@@ -101,7 +101,8 @@ def main(argv):
     summary = run(config, _WORKDIR.value)
   except UserError as e:
     _fail(e)
-  keys = [k for k in ("task", "image", "num_seeds", "psnr_final", "psnr_final_std", "psnr_best",
+  keys = [k for k in ("task", "image", "num_seeds", "psnr_final", "psnr_final_std", "ssim_final",
+                      "psnr_best",
                       "psnr_best_std", "best_step", "steps_per_sec")
           if k in summary]
   if jax.process_index() != 0:

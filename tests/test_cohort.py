@@ -18,6 +18,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.nets import dynamic
 from nasdip_jax.nets import layers
 from nasdip_jax.nets import skip
+from nasdip_jax.space import codec
 from nasdip_jax.space import genotype as gt
 
 PX, STEPS, K = 32, 6, 3
@@ -179,7 +180,7 @@ def _genotypes():
   """Two genotypes of different structural kinds."""
   picks, kinds = [], set()
   for i, cell in enumerate(gt.cells(gt.Space.reference(W))):
-    kind = dynamic.cell_kind(cell)
+    kind = codec.cell_kind(cell)
     if kind[0] not in kinds:
       kinds.add(kind[0])
       conn = np.random.default_rng(i).integers(0, 2, (5, 5))
@@ -190,9 +191,9 @@ def _genotypes():
 
 @conftest.DYNAMIC_PROGRAM
 def test_different_genotypes_in_dynamic_mode_equal_their_single_runs():
-  keys, codes = cohort.seed_keys(0, 2), [dynamic.encode(g, W) for g in _genotypes()]
+  keys, codes = cohort.seed_keys(0, 2), [codec.encode(g, W) for g in _genotypes()]
   recipe = cohort.Recipe(_dynamic, SPEC, CFG)
-  train = lambda k, c: cohort.train(recipe, cohort.make_members(k, P0, dynamic.stack_codes(c)),
+  train = lambda k, c: cohort.train(recipe, cohort.make_members(k, P0, codec.stack_codes(c)),
                                     2, execution="loop", steps_per_call=2)
   both = train(keys, codes)  # one program, each genotype through a real conditional
   assert len({tuple(c) for c in both.curves["psnr"].round(3)}) == 2

@@ -15,6 +15,7 @@ from conftest import REPO
 from nasdip_jax import overrides
 from nasdip_jax.errors import UserError
 from nasdip_jax.report import files
+from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
 
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "[a-z]*.py")))
@@ -197,12 +198,12 @@ def test_bad_input_is_refused_before_writing(tmp_path, make, overrides, match):
   assert not workdir.exists()
 
 
-@pytest.mark.parametrize("task", sorted(restore.DEFAULT_IMAGES))
+@pytest.mark.parametrize("task", sorted(common.DEFAULT_IMAGES))
 @pytest.mark.parametrize("channels", ["rgb", "gray"])
 def test_bundled_default_image_is_converted_to_the_configs_channels(task, channels):
   """The bundled image of each task loads in either mode (Pillow's conversion where its file
   has the other); a user's own file of the other mode is still refused (above)."""
-  path, _, problem = restore.load_problem(_tiny(task=task, channels=channels, image=""))
+  path, _, problem = common.load_problem(_tiny(task=task, channels=channels, image=""))
   with Image.open(path) as img:
     want = np.asarray(img.convert("RGB" if channels == "rgb" else "L"), np.float32) / 255.0
   want = want.reshape(want.shape[0], want.shape[1], -1)

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from nasdip_jax.nets import conv_gemm
-from nasdip_jax.nets import conv_winograd
+from nasdip_jax.nets import cpu_conv
 from nasdip_jax.nets import layers
+from nasdip_jax.nets.cpu_conv import gemm as conv_gemm
+from nasdip_jax.nets.cpu_conv import shifted as conv_shifted
+from nasdip_jax.nets.cpu_conv import winograd as conv_winograd
 
 
 @pytest.mark.parametrize("h,w,ci,co,k,stride,dilation", [
@@ -40,7 +42,7 @@ def test_depthwise_matches_xla_grouped_convolution(h, w, c, k, padding, dilation
   ref = lambda x, kernel: jax.lax.conv_general_dilated(
       x, kernel, (1, 1), ((padding, padding),) * 2, rhs_dilation=(dilation, dilation),
       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c, precision="highest")
-  ours = lambda x, kernel: layers.depthwise_conv(x, kernel, padding, dilation)
+  ours = lambda x, kernel: conv_shifted.depthwise_conv(x, kernel, padding, dilation)
   y_ref, y = ref(x, kernel), ours(x, kernel)
   assert y.shape == y_ref.shape
   np.testing.assert_allclose(y, y_ref, atol=1e-4)
@@ -51,8 +53,10 @@ def test_depthwise_matches_xla_grouped_convolution(h, w, c, k, padding, dilation
 
 
 def test_depthwise_layers_take_the_shifted_path_on_cpu_unless_xla_is_asked_for():
-  assert layers.shifted_depthwise("auto") == (jax.default_backend() == "cpu")
-  assert layers.shifted_depthwise("gemm") and not layers.shifted_depthwise("xla")
+  depthwise = lambda impl, stride=1: cpu_conv.select(impl, 3, stride, 1, 8, 8, depthwise=True)
+  assert depthwise("auto") == ("shifted" if jax.default_backend() == "cpu" else "xla")
+  assert depthwise("gemm") == "shifted" and depthwise("xla") == depthwise("gemm", 2) == "xla"
+  assert cpu_conv.select("gemm", 3, 1, 1, 8, 8, grouped=True) == "xla"  # groups < channels
   x = jax.random.normal(jax.random.key(0), (1, 6, 7, 4))
   convs = [layers.Conv(4, 4, 3, pad=pad, groups=4, dilation=2, conv_impl=impl, rngs=nnx.Rngs(0))
            for impl in ("auto", "xla") for pad in ("reflection", "zero")]
@@ -142,19 +146,40 @@ def test_winograd_rejects_what_it_cannot_compute():
 
 def test_auto_paths_on_cpu():
   cpu = jax.default_backend() == "cpu"
-  path = lambda k, s, px, impl="auto": layers.conv_path(impl, k, s, 1, px, px)
+  path = lambda k, s, px, impl="auto": cpu_conv.select(impl, k, s, 1, px, px)
   assert path(3, 1, 128) == ("winograd" if cpu else "xla")
   assert path(3, 1, 64) == "xla" and path(3, 2, 512) == "xla"
   assert path(1, 1, 32) == ("gemm" if cpu else "xla") and path(1, 1, 16) == "xla"
-  with layers.member_batched():
-    assert path(3, 2, 8) == ("gemm" if cpu else "xla")
-    assert path(3, 1, 256) == ("winograd" if cpu else "xla")
-  with layers.forward_only():  # no backward pass to pay for: Winograd from 32x32
-    assert path(3, 1, 32) == ("winograd" if cpu else "xla") and path(3, 1, 16) == "xla"
-    assert path(3, 2, 64) == "xla" and path(3, 1, 64, "xla") == "xla"
-  assert path(3, 1, 32) == "xla"  # only inside the block
+  batched = lambda k, s, px: cpu_conv.select("auto", k, s, 1, px, px, member_batched=True)
+  assert batched(3, 2, 8) == ("gemm" if cpu else "xla")
+  assert batched(3, 1, 256) == ("winograd" if cpu else "xla")
+  # no backward pass to pay for: Winograd from 32x32
+  forward = lambda k, s, px, impl="auto": cpu_conv.select(impl, k, s, 1, px, px,
+                                                           forward_only=True)
+  assert forward(3, 1, 32) == ("winograd" if cpu else "xla") and forward(3, 1, 16) == "xla"
+  assert forward(3, 2, 64) == "xla" and forward(3, 1, 64, "xla") == "xla"
+  assert path(3, 1, 32) == "xla"
   assert path(3, 1, 8, "gemm") == "gemm" and path(3, 1, 512, "xla") == "xla"
   assert path(3, 1, 8, "winograd") == "winograd" and path(3, 2, 8, "winograd") == "xla"
-  assert layers.conv_path("winograd", 3, 1, 1, 7, 8) == "xla"
+  assert cpu_conv.select("winograd", 3, 1, 1, 7, 8) == "xla"
   with pytest.raises(ValueError, match="conv_impl"):
     path(3, 1, 8, "fft")
+
+
+def test_specialise_tells_every_conv_how_it_runs(monkeypatch):
+  """A cohort's vmapped members: every ungrouped layer of 16x16 px or less runs as matrix
+  products on CPU (XLA's convolution otherwise), through the module's graph definition."""
+  from nasdip_jax.nets import skip  # pylint: disable=import-outside-toplevel
+  calls = []
+  real = conv_gemm.conv2d_gemm
+  monkeypatch.setattr(conv_gemm, "conv2d_gemm", lambda *a: calls.append(1) or real(*a))
+  net = skip.SkipNet(4, 3, channels_down=(8, 8), channels_up=(8, 8), channels_skip=(4, 4),
+                     rngs=nnx.Rngs(0))
+  z = jnp.zeros((1, 16, 16, 4))
+  jax.eval_shape(net, z)
+  assert not calls  # 3x3 layers under 128 px and 1x1 layers under 32 px: XLA's
+  layers.specialise(net, member_batched=True)
+  graphdef, state = nnx.split(net)
+  jax.eval_shape(lambda s: nnx.merge(graphdef, s)(z), state)
+  convs = [m for _, m in nnx.iter_modules(net) if isinstance(m, layers.Conv)]
+  assert len(calls) == (len(convs) if jax.default_backend() == "cpu" else 0)

@@ -11,6 +11,7 @@ from flax import nnx
 from nasdip_jax.nets import cells
 from nasdip_jax.nets import dynamic
 from nasdip_jax.nets import nasdip
+from nasdip_jax.space import codec
 from nasdip_jax.space import genotype as gt
 from nasdip_jax.space import lists
 
@@ -22,7 +23,7 @@ Z = jax.random.uniform(jax.random.key(0), (1, PX, PX, 1)) * 0.1
 def _one_genotype_per_kind():
   picks = {}
   for i, cell in enumerate(gt.cells(gt.Space.reference(W))):
-    kind = dynamic.cell_kind(cell)
+    kind = codec.cell_kind(cell)
     if kind not in picks:
       conn = np.random.default_rng(i).integers(0, 2, (5, 5))
       picks[kind] = gt.Genotype(cell, tuple(map(tuple, conn)))
@@ -45,7 +46,7 @@ def test_every_kind_matches_static_through_one_compilation(dyn_forward):
   for i, g in enumerate(genotypes):
     static = nasdip.NasDipNet(1, 1, g, width=W, rngs=nnx.Rngs(i))
     graphdef, params = nnx.split(dynamic.from_static(static, W))
-    got = dyn_forward(graphdef, params, z, dynamic.encode(g, W))
+    got = dyn_forward(graphdef, params, z, codec.encode(g, W))
     np.testing.assert_allclose(np.asarray(got), np.asarray(static(z)), atol=2e-5,
                                err_msg=g.cell.describe())
 
@@ -57,16 +58,16 @@ def test_vmapped_cohort_of_different_genotypes(dyn_forward):
           for i, g in enumerate(genotypes)]
   graphdef, _ = nnx.split(nets[0])
   params = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.split(n)[1] for n in nets])
-  codes = dynamic.stack_codes([dynamic.encode(g, W) for g in genotypes])
+  codes = codec.stack_codes([codec.encode(g, W) for g in genotypes])
   batched = jax.jit(jax.vmap(lambda p, c: nnx.merge(graphdef, p)(z, c)))(params, codes)
   for i, (n, g) in enumerate(zip(nets, genotypes)):
-    single = dyn_forward(graphdef, nnx.split(n)[1], z, dynamic.encode(g, W))
+    single = dyn_forward(graphdef, nnx.split(n)[1], z, codec.encode(g, W))
     np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(single), atol=2e-5)
 
 
 def test_init_draws_only_inside_the_kernel_window():
   g = gt.Genotype(gt.Cell("bilinear", "conv", 3, "ReLU"), ((0,) * 5,) * 5)
-  flat = dynamic.init_cell_params(jax.random.key(0), dynamic.encode(g, W), W)
+  flat = dynamic.init_cell_params(jax.random.key(0), codec.encode(g, W), W)
   assert flat.shape == (9, dynamic.flat_size(W))
   w = np.asarray(flat[0, :dynamic.K * dynamic.K * W * W]).reshape(dynamic.K, dynamic.K, W, W)
   inner = w[2:5, 2:5]
@@ -96,16 +97,16 @@ def test_extended_genotypes_match_static_through_one_compilation():
         if a.slope is not None:
           a.slope[...] = jnp.full((1,), v)
     graphdef, params = nnx.split(dynamic.from_static(static, W, extended=True))
-    got = fwd(graphdef, params, dynamic.encode(g, W, extended=True))
+    got = fwd(graphdef, params, codec.encode(g, W, extended=True))
     np.testing.assert_allclose(np.asarray(got), np.asarray(static(Z)), atol=2e-5,
                                err_msg=cell.describe())
 
 
 def test_encode_rejects_what_the_dynamic_space_lacks():
   with pytest.raises(gt.InvalidGenotype, match="extended dynamic network"):
-    dynamic.encode(gt.Genotype(gt.Cell("bilinear", "conv", 3, "ReLU", 2), ((0,) * 5,) * 5), W)
+    codec.encode(gt.Genotype(gt.Cell("bilinear", "conv", 3, "ReLU", 2), ((0,) * 5,) * 5), W)
   with pytest.raises(gt.InvalidGenotype, match="groups"):
-    dynamic.encode(gt.from_name("240_" + "0" * 25), W)
+    codec.encode(gt.from_name("240_" + "0" * 25), W)
 
 
 def test_all_522_isnas_models_run(dyn_forward):
@@ -115,7 +116,7 @@ def test_all_522_isnas_models_run(dyn_forward):
   init = jax.jit(lambda key, code: dynamic.init_cell_params(key, code, W))
   outs = []
   for i, line in enumerate(lines):
-    code = dynamic.encode(gt.from_name(line), W)
+    code = codec.encode(gt.from_name(line), W)
     params["cell_params"] = params["cell_params"].replace(init(jax.random.key(i), code))
     outs.append(dyn_forward(graphdef, params, Z, code))
   outs = np.stack([np.asarray(o) for o in outs])
@@ -132,17 +133,17 @@ def test_widths_that_cannot_build_every_kind_run_the_others():
   x = jax.random.normal(jax.random.key(0), (1, 8, 8, w))
   cells_ = {}
   for cell in gt.cells(gt.Space.reference(w)):
-    cells_.setdefault(dynamic.cell_kind(cell), cell)
-  assert dynamic.buildable_kinds(w) == tuple(k in cells_ for k in dynamic.KINDS)
+    cells_.setdefault(codec.cell_kind(cell), cell)
+  assert codec.buildable_kinds(w) == tuple(k in cells_ for k in dynamic.KINDS)
   missing = [k for k in dynamic.KINDS if k not in cells_]
   assert missing == [("ps_first", "split_stack_sum")]
   with pytest.raises(gt.InvalidGenotype, match="split_stack_sum needs input channels"):
-    dynamic.encode(gt.Genotype(gt.Cell("pixel_shuffle", "split_stack_sum", 3, "ReLU"),
+    codec.encode(gt.Genotype(gt.Cell("pixel_shuffle", "split_stack_sum", 3, "ReLU"),
                                ((0,) * 5,) * 5), w)
   embedded = jax.jit(lambda flat, code: dynamic.cell_forward(flat, code, x, w))
   fresh = jax.jit(lambda key, code: dynamic.fresh_cell_forward(key, code, x, w))
   for i, (kind, cell) in enumerate(cells_.items()):
-    code = dynamic.encode(gt.Genotype(cell, ((0,) * 5,) * 5), w)
+    code = codec.encode(gt.Genotype(cell, ((0,) * 5,) * 5), w)
     static = cells.UpCell(cell, w, rngs=nnx.Rngs(i))
     flat = dynamic.embed_static_cell(static, w)
     np.testing.assert_allclose(embedded(flat, code), static(x), atol=1e-5, err_msg=str(kind))
@@ -166,9 +167,9 @@ def test_fresh_cells_of_interpolation_kinds_match_their_embedded_parameters():
                                      for t in dynamic.NEAREST_PHASE_TRANSFORMS
                                      for k in gt.KERNELS):
     cell = gt.Cell(interp, t, k, ("none", "ReLU", "LeakyReLU", "SELU")[(i + i // 4) % 4])
-    code = dynamic.encode(gt.Genotype(cell, ((0,) * 5,) * 5), W)
+    code = codec.encode(gt.Genotype(cell, ((0,) * 5,) * 5), W)
     key = jax.random.key(i)
-    kind = dynamic.cell_kind(cell)
+    kind = codec.cell_kind(cell)
     flat = dynamic.embed_kind_params(dynamic.draw_kind_params(key, kind, k, W), kind, W)
     np.testing.assert_allclose(fresh(key, code), embedded(flat, code), atol=1e-5,
                                err_msg=cell.describe())

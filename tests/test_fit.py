@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nasdip_jax import compilations
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import metrics
@@ -128,8 +129,25 @@ def test_step_traces_once_under_vmap_cohort():
   traced = jax.jit(jax.named_call(step, name="cohort"))
   stack = lambda t: jax.tree.map(lambda a: jnp.stack([a, a]), t)
   s, d = stack(state), stack(data)
-  for _ in range(2):
-    s, m = traced(s, d)
-  assert traced._cache_size() == 1
+  with compilations.counting() as compiled:
+    for _ in range(2):
+      s, m = traced(s, d)
+  assert compiled.n == 1  # one program for both calls
   assert m["loss"].shape == (2,)
   np.testing.assert_allclose(m["loss"][0], m["loss"][1], rtol=1e-6)
+
+
+def test_input_noise_perturbs_z_and_only_with_reg_noise_std():
+  """Step 0's loss is the MSE of the network at z (no noise) or at z + sigma N(0, 1) drawn from
+  the data's noise key folded with the step: recomputed here by hand."""
+  for reg in (0.0, 0.5):
+    cfg = dip.FitConfig(lr=0.01, reg_noise_std=reg, input_depth=8)
+    spec, graphdef, tx, data, state = _setup(cfg)
+    _, m = dip.train_step(graphdef, tx, spec, cfg, state, data)
+    noise = jax.random.normal(jax.random.fold_in(data.noise_key, 0), data.z.shape)
+    out = nnx.merge(graphdef, state.params)(data.z + reg * noise)
+    want = float(jnp.mean(jnp.square(out - data.problem.observation)))
+    assert float(m["loss"]) == pytest.approx(want, rel=1e-5), reg
+  plain = _run(dip.FitConfig(lr=0.01, reg_noise_std=0.0, input_depth=8), 10)[1]["loss"]
+  noisy = _run(CFG, 10)[1]["loss"]
+  assert np.all(plain != noisy)

@@ -9,7 +9,7 @@ from PIL import Image
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
-from nasdip_jax.imaging import resample
+from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
 
 
@@ -117,7 +117,7 @@ def test_mask_file_of_any_plain_mode_is_cropped_as_the_image(tmp_path, mode):
   mask = Image.fromarray(np.where(img > 128, 255, 0).astype(np.uint8)).convert(mode)
   mask_path = os.path.join(tmp_path, "mask.png")
   mask.save(mask_path)
-  _, _, p = restore.load_problem(_inpaint_config(_save(tmp_path, "im.png", img), mask_path))
+  _, _, p = common.load_problem(_inpaint_config(_save(tmp_path, "im.png", img), mask_path))
   assert p.mask.shape == (1, 64, 64, 1)
   np.testing.assert_array_equal(p.mask, (np.round(p.clean * 255) > 128).astype(np.float32))
   np.testing.assert_array_equal(p.observation, p.clean * p.mask)
@@ -134,7 +134,7 @@ def test_mask_file_of_any_plain_mode_is_cropped_as_the_image(tmp_path, mode):
 def test_bad_mask_files_are_refused(tmp_path, make, match):
   image = _save(tmp_path, "im.png", np.zeros((90, 100), np.uint8))
   with pytest.raises(UserError, match=match) as e:
-    restore.load_problem(_inpaint_config(image, make(str(tmp_path))))
+    common.load_problem(_inpaint_config(image, make(str(tmp_path))))
   assert "\n" not in str(e.value)
 
 
@@ -142,8 +142,10 @@ def test_bad_mask_files_are_refused(tmp_path, make, match):
 def test_sr_problem(rgb_u8, factor):
   spec, p = degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=factor)
   assert spec == degrade.OperatorSpec("sr", factor)
-  lr = resample.pil_resize(rgb_u8, (96 // factor, 64 // factor))
-  np.testing.assert_array_equal(p.observation[0], image_io.to_float(lr))
+  # the reference's LR image: Pillow's Lanczos resize of the HR image, called directly
+  lr = np.asarray(Image.fromarray(rgb_u8).resize((96 // factor, 64 // factor),
+                                                 Image.Resampling.LANCZOS))
+  np.testing.assert_array_equal(p.observation[0], lr.astype(np.float32) / 255.0)
   assert spec.apply(p.clean, p.mask).shape == p.observation.shape
 
 

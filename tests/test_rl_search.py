@@ -18,7 +18,7 @@ from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import nasdip
-from nasdip_jax.runs import restore
+from nasdip_jax.runs import common
 from nasdip_jax.runs import rl_search
 from nasdip_jax.space import genotype as gt
 
@@ -30,7 +30,8 @@ def _config(**overrides):
   spec.loader.exec_module(module)
   c = module.get_config()
   # the shapes and fit settings of tests/test_cohort.py's dynamic cohort: one cached program
-  c.update(width=16, input_depth=8, ema_decay=0.9, steps_per_call=2, crop_size=32, num_steps=4,
+  c.update(width=16, input_depth=8, ema_decay=0.9, backtrack_db=0.0, steps_per_call=2,
+           crop_size=32, num_steps=4,
            num_controller_steps=2, samples_per_step=2, checkpoint_every=0, execution="loop",
            network="dynamic")
   c.update(overrides)
@@ -47,7 +48,7 @@ def test_reward_is_the_mean_over_images_of_final_or_windowed_best_psnr():
 @pytest.fixture
 def held_out_image(tmp_path):
   """A 32-px crop of the bundled house.png: the final run's image."""
-  img = image_io.load_image(os.path.join(restore.ASSETS, "house.png"), "rgb")
+  img = image_io.load_image(os.path.join(common.ASSETS, "house.png"), "rgb")
   path = str(tmp_path / "house32.png")
   Image.fromarray(image_io.center_crop(img, 32)).save(path)
   return path
@@ -101,7 +102,7 @@ def test_tiny_search_end_to_end_with_prefilter_resume_and_final_run(tmp_path, he
 
 def test_random_sampler_with_static_networks_matches_a_restore_run(tmp_path):
   c = _config(sampler="random", final_run=False, num_controller_steps=1, samples_per_step=1,
-              network="static", train_images=os.path.join(restore.ASSETS, "butterfly.png"))
+              network="static", train_images=os.path.join(common.ASSETS, "butterfly.png"))
   s = rl_search.run(c, str(tmp_path / "r"))
   assert s["sampler"] == "random" and s["network"] == "static" and s["samples"] == 1
   assert s["num_evaluated"] == 1 and "psnr_final" not in s

@@ -25,7 +25,6 @@ atomically and the running chunk is checkpointed, so a killed run resumes withou
 
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -160,16 +159,18 @@ class _Program:
 
   def __init__(self, recipe, members, execution, mesh, size, steps_per_call, loop):
     self.size, self.batched = size, execution != "loop"
+    # vmapped: members run as a batch on a device (XLA's grouped convolutions then: see
+    # nets.cpu_conv.select); shard_map with one member per device runs each alone
+    vmapped = self.batched and (execution == "vmap" or size > mesh.size)
     tx = dip.make_optimizer(recipe.cfg)
     code0 = None if members.codes is None else jax.tree.map(lambda x: x[0], members.codes)
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: recipe.build(jax.random.key(0), code0)))
+    graphdef = nnx.graphdef(layers.specialise(
+        nnx.eval_shape(lambda: recipe.build(jax.random.key(0), code0)), member_batched=vmapped))
     step = dip.make_step_fn(graphdef, tx, recipe.spec, recipe.cfg)
     init = lambda k, p, c: _init_member(recipe, tx, jax.random.wrap_key_data(k), p, c)
-    vmapped = False
     if self.batched:
       sharding = NamedSharding(mesh, P(AXIS))
       self._init = jax.jit(jax.vmap(init), out_shardings=sharding)
-      vmapped = execution == "vmap" or size > mesh.size
       if execution == "vmap":
         step = jax.vmap(step)
       else:
@@ -185,8 +186,7 @@ class _Program:
     lowered = self._init.lower(*example)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
       init = pool.submit(lowered.compile)  # ahead of time, beside the fit's compilation
-      with layers.member_batched() if vmapped else contextlib.nullcontext():
-        self.compiled = dip.compile_fit(step, state, data, steps_per_call, loop)
+      self.compiled = dip.compile_fit(step, state, data, steps_per_call, loop)
       self._init = init.result()
     self.compiled.compile_seconds = time.perf_counter() - t0
 

@@ -9,6 +9,7 @@ vmapped over cohorts; what is static (network graph, optimizer, operator, `FitCo
 over by `make_step_fn`.
 """
 
+import collections
 import dataclasses
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -262,3 +263,31 @@ def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, c
   curves = {k: (np.concatenate(v, axis=-1) if v else np.zeros(lead + (0,), np.float32))
             for k, v in curves.items()}
   return state, curves
+
+
+_FITS = collections.OrderedDict()  # recently compiled single fits, by all that determines them
+_MAX_FITS = 8
+
+
+def _signature(tree):
+  """The structure, shapes, dtypes and shardings of a pytree of arrays."""
+  leaves, treedef = jax.tree.flatten(tree)
+  return str(treedef), tuple((np.shape(x), str(x.dtype), str(getattr(x, "sharding", None)))
+                             for x in leaves)
+
+
+def compile_single_fit(graphdef, spec, cfg: FitConfig, state: FitState, data: FitData,
+                       chunk: int, loop: str = "auto") -> CompiledFit:
+  """`compile_fit` of the single-network step of (graphdef, spec, cfg) for these shapes, reused
+  while it stays among the last few compiled in this process (a second run of equal settings
+  compiles nothing; its `compile_seconds` is then 0)."""
+  key = (graphdef, spec, cfg, _signature((state, data)), chunk, resolve_loop(loop),
+         jax.config.jax_default_matmul_precision)
+  if key in _FITS:
+    _FITS.move_to_end(key)
+    return dataclasses.replace(_FITS[key], compile_seconds=0.0)
+  step = make_step_fn(graphdef, make_optimizer(cfg), spec, cfg)
+  _FITS[key] = compiled = compile_fit(step, state, data, chunk, loop)
+  if len(_FITS) > _MAX_FITS:
+    _FITS.popitem(last=False)
+  return compiled

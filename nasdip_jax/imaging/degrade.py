@@ -38,6 +38,12 @@ class OperatorSpec:
       return metrics.psnr_sr(clean, estimate)
     return metrics.psnr(clean, estimate)
 
+  def structural(self, clean, estimate):
+    """SSIM against the ground truth, on the pixels and channels `quality` measures."""
+    if self.task == "sr":
+      return metrics.ssim_sr(clean, estimate)
+    return metrics.ssim(clean, estimate)
+
 
 class Problem(NamedTuple):
   """Arrays of one restoration problem, each with a leading batch axis of 1 (NHWC)."""
@@ -104,3 +110,8 @@ def baseline_estimate(spec: OperatorSpec, problem: Problem) -> np.ndarray:
 def quality(spec: OperatorSpec, clean, estimate) -> float:
   """Host-side convenience: the task's PSNR of one (H, W, C) estimate."""
   return float(spec.quality(jnp.asarray(clean), jnp.asarray(estimate)))
+
+
+def structural(spec: OperatorSpec, clean, estimate) -> float:
+  """Host-side convenience: the task's SSIM of one (H, W, C) estimate."""
+  return float(spec.structural(jnp.asarray(clean), jnp.asarray(estimate)))

@@ -1,9 +1,11 @@
 """Quality metrics of the references: PSNR on [0, 1] data and NAS-DIP's SR protocol (BT.601 Y
-in [16, 235]/255, 4 px off the top/left and 5 px off the bottom/right of the nonzero box).
+in [16, 235]/255, 4 px off the top/left and 5 px off the bottom/right of the nonzero box); SSIM
+beside them (dm-pix: Gaussian window 11 px, sigma 1.5, K1 0.01, K2 0.03, peak 1).
 
 All functions take (..., H, W, C) arrays, are jittable and vmappable, and reduce H, W, C.
 """
 
+import dm_pix
 import jax.numpy as jnp
 
 SR_BORDER = 4
@@ -49,3 +51,18 @@ def psnr_sr(reference, estimate, border: int = SR_BORDER):
   diff = rgb_to_y(jnp.asarray(reference, jnp.float32)) - rgb_to_y(estimate)
   mse = jnp.sum(mask * jnp.square(diff), axis=(-3, -2, -1)) / jnp.sum(mask, axis=(-3, -2, -1))
   return 10.0 * jnp.log10(1.0 / mse)
+
+
+def ssim(reference, estimate):
+  """Mean SSIM over H, W, C (each channel on its own) of [0, 1] data, as scikit-image's
+  `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+  data_range=1)`: the valid windows only."""
+  return dm_pix.ssim(jnp.asarray(reference, jnp.float32), estimate, max_val=1.0)
+
+
+def ssim_sr(reference, estimate, border: int = SR_BORDER):
+  """SSIM for super-resolution: on the Y channel (as psnr_sr) without `border` px at the top
+  and left and border + 1 at the bottom and right (psnr_sr's crop of a nonzero image)."""
+  crop = lambda x: rgb_to_y(jnp.asarray(x, jnp.float32))[..., border:-border - 1,
+                                                        border:-border - 1, :]
+  return ssim(crop(reference), crop(estimate))

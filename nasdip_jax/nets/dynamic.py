@@ -1,15 +1,15 @@
 """Dynamic mode: any genotype of the space through one compiled program.
 
-The genotype is an array (`GenotypeCode`); each of the 9 cell positions holds one flat parameter
-vector laid out for the cell's structural kind (interpolation -> T, pixel shuffle -> T,
-T -> pixel shuffle, transposed-conv primitive; T the transform). Kernels are stored 7x7 and
-masked to the genotype's k x k (exact, since cell convolutions zero-pad by (k-1)/2), so kernel
-size and activation are data too. `lax.switch` over kinds and activations runs only the selected
-computation; under `vmap` it becomes a select and every branch runs (costlier, still one
-program). The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a switch
-around each dilatable convolution) and PReLU (two slopes at the end of each flat vector). Any
-width: the kinds a width cannot build (`buildable_kinds`; all build when width % 16 == 0) are
-zeros branches, their genotypes refused by `encode`.
+The genotype is an array (`space.codec.GenotypeCode`); each of the 9 cell positions holds one
+flat parameter vector laid out for the cell's structural kind (interpolation -> T, pixel
+shuffle -> T, T -> pixel shuffle, transposed-conv primitive; T the transform). Kernels are
+stored 7x7 and masked to the genotype's k x k (exact, since cell convolutions zero-pad by
+(k-1)/2), so kernel size and activation are data too. `lax.switch` over kinds and activations
+runs only the selected computation; under `vmap` it becomes a select and every branch runs
+(costlier, still one program). The reference space, plus SELU; with `extended=True` also
+dilations 2 and 3 (a switch around each dilatable convolution) and PReLU (two slopes at the end
+of each flat vector). Any width: the kinds a width cannot build (`codec.buildable_kinds`; all
+build when width % 16 == 0) are zeros branches, their genotypes refused by `codec.encode`.
 
 Scoring untrained candidates needs no stored parameters: `fresh_cells_forward` draws each cell's
 inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs;
@@ -20,7 +20,6 @@ there, nearest upsampling followed by a convolution runs at the input's resoluti
 import dataclasses
 import functools
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,73 +30,15 @@ from nasdip_jax.imaging import resample
 from nasdip_jax.nets import cells
 from nasdip_jax.nets import layers
 from nasdip_jax.nets import nasdip
+from nasdip_jax.space import codec
 from nasdip_jax.space import genotype as gt
 
 K = 7  # the largest kernel; every cell kernel is stored K x K
-FLAT_TRANSFORMS = ("conv", "trans_conv", "split_stack_sum", "sep_conv")
-KINDS = (tuple(("interp", t) for t in gt.TRANSFORMS)
-         + tuple(("ps_first", t) for t in FLAT_TRANSFORMS)
-         + tuple(("t_first", t) for t in FLAT_TRANSFORMS)
-         + (("tconv_prim", "identity"),))
-INTERPS = ("bilinear", "bicubic", "nearest")
-DYNAMIC_ACTIVATIONS = ("none", "ReLU", "LeakyReLU", "SELU", "PReLU")
+KINDS, INTERPS = codec.KINDS, codec.INTERPS
 PRELU_INIT = 0.25
 
 
-class GenotypeCode(NamedTuple):
-  """A genotype as int32 arrays (a pytree: stacks and vmaps over candidates)."""
-  kind: jax.Array      # index into KINDS
-  interp: jax.Array    # index into INTERPS (interpolation kinds)
-  kernel: jax.Array    # 1, 3, 5 or 7
-  act: jax.Array       # index into DYNAMIC_ACTIVATIONS
-  conn: jax.Array      # (5, 5) 0/1
-  dilation: jax.Array  # 1, 2 or 3 (extended networks only)
-
-
-def cell_kind(cell: gt.Cell) -> tuple:
-  if cell.primitive == "trans_conv":
-    return ("tconv_prim", "identity")
-  if cell.transform_first:
-    return ("t_first", cell.transform)
-  if cell.primitive == "pixel_shuffle":
-    return ("ps_first", cell.transform)
-  return ("interp", cell.transform)
-
-
-def encode(genotype: gt.Genotype, width: int = 128, extended: bool = False) -> GenotypeCode:
-  """The array form of a buildable genotype; raises InvalidGenotype outside the network's space."""
-  cell = gt.validate(genotype, width).cell
-  if not extended and (cell.dilation != 1 or cell.activation == "PReLU"):
-    raise gt.InvalidGenotype(f"{cell.describe()}: dilation and PReLU need an extended dynamic "
-                             "network (extended=True)")
-  i32 = lambda v: jnp.asarray(v, jnp.int32)
-  return GenotypeCode(
-      kind=i32(KINDS.index(cell_kind(cell))),
-      interp=i32(INTERPS.index(cell.primitive) if cell.primitive in INTERPS else 0),
-      kernel=i32(cell.kernel), act=i32(DYNAMIC_ACTIVATIONS.index(cell.activation)),
-      conn=i32(np.array(genotype.connections)), dilation=i32(cell.dilation))
-
-
-def stack_codes(codes) -> GenotypeCode:
-  return jax.tree.map(lambda *a: jnp.stack(a), *codes)
-
-
 # ---------------------------------------------------------------- parameter layout
-
-def _kind_cell(kind) -> gt.Cell:
-  """A cell of the kind: whether it builds at a width depends on its kind alone."""
-  stage, t = kind
-  primitive = {"interp": "bilinear", "tconv_prim": "trans_conv"}.get(stage, "pixel_shuffle")
-  return gt.Cell(primitive, t, 3, "ReLU", transform_first=stage == "t_first")
-
-
-@functools.lru_cache(maxsize=None)
-def buildable_kinds(width: int) -> tuple:
-  """Per kind, whether its cells build at `width` (every kind when width % 16 == 0; e.g. at 8,
-  a pixel shuffle leaves 2 channels, too few to split into 4): `encode` refuses the others'
-  genotypes, so their switch branches only return zeros of the cell's output shape."""
-  return tuple(gt.cell_error(_kind_cell(kind), width) is None for kind in KINDS)
-
 
 def _kind_branches(width, branch):
   """`branch(kind)` for each kind buildable at width, else a zeros cell (x -> (n, 2h, 2w,
@@ -106,7 +47,7 @@ def _kind_branches(width, branch):
     n, h, w, _ = args[-1].shape
     return jnp.zeros((n, 2 * h, 2 * w, width), args[-1].dtype)
   return [branch(kind) if ok else unbuildable
-          for kind, ok in zip(KINDS, buildable_kinds(width))]
+          for kind, ok in zip(KINDS, codec.buildable_kinds(width))]
 
 
 def _channels(kind, width):
@@ -172,7 +113,7 @@ def _slot_keys(key, kind, width):
   return list(zip(slots, jax.random.split(key, max(len(slots), 1))))
 
 
-def init_cell_params(key, code: GenotypeCode, width: int, extended: bool = False):
+def init_cell_params(key, code: codec.GenotypeCode, width: int, extended: bool = False):
   """(9, flat_size) parameters with PyTorch's default init for the code's cell, drawn only
   inside its k x k window (the unused tail is 0; PReLU slopes 0.25)."""
   size = flat_size(width)
@@ -198,7 +139,7 @@ def init_cell_params(key, code: GenotypeCode, width: int, extended: bool = False
 
 def embed_static_cell(module: cells.UpCell, width: int, extended: bool = False) -> np.ndarray:
   """The flat parameters of a static cell module (for equivalence tests and weight transfer)."""
-  kind = cell_kind(module.cell)
+  kind = codec.cell_kind(module.cell)
   tensors = []
   if module.prim is not None:
     tensors = [module.prim.kernel[...], module.prim.bias[...]]
@@ -332,7 +273,7 @@ def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
   return y if t == "identity" else act(y)
 
 
-def cell_forward(flat, code: GenotypeCode, x, width: int, extended: bool = False):
+def cell_forward(flat, code: codec.GenotypeCode, x, width: int, extended: bool = False):
   """One x2 cell of the code's kind, with flat parameters."""
   branches = _kind_branches(
       width, lambda kind: functools.partial(_cell_kind_forward, kind, width, extended))
@@ -385,7 +326,7 @@ def _fresh(key, kind, width, code):
   return use
 
 
-def fresh_cell_forward(key, code: GenotypeCode, x, width: int):
+def fresh_cell_forward(key, code: codec.GenotypeCode, x, width: int):
   """One x2 cell of the code's kind (reference space) with parameters `draw_kind_params(key,
   kind, k)` drawn where they are used, at the kernel's own size: no flat vector, no 7 x 7 work
   (for scoring untrained candidates, where drawing and padding the flat parameters of every
@@ -403,7 +344,7 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
   """
 
   def __init__(self, in_ch: int, out_ch: int, *, width: int = 128, pad: str = "reflection",
-               conv_impl: str = "auto", code: GenotypeCode | None = None,
+               conv_impl: str = "auto", code: codec.GenotypeCode | None = None,
                extended: bool = False, rngs: nnx.Rngs):
     self.width, self.extended = width, extended
     self._build_fixed(in_ch, out_ch, width, pad, conv_impl, rngs)
@@ -413,12 +354,12 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
       cell_params = init_cell_params(rngs.params(), code, width, extended)
     self.cell_params = nnx.Param(cell_params)
 
-  def __call__(self, z, code: GenotypeCode):
+  def __call__(self, z, code: codec.GenotypeCode):
     flat = self.cell_params[...]
     cell = lambda pos, x: cell_forward(flat[pos], code, x, self.width, self.extended)
     return self._forward(z, cell, nasdip.gated_sum(code.conn), all_chains=True)
 
-  def fresh_cells_forward(self, z, code: GenotypeCode, key, chains: str = "used"):
+  def fresh_cells_forward(self, z, code: codec.GenotypeCode, key, chains: str = "used"):
     """The output with cell parameters drawn from key instead of `cell_params` (reference
     space): position i's by `fresh_cell_forward` from `jax.random.split(key, 9)[i]`.
     chains: 'used' computes only the upward chains the code's connections use (forward only:
@@ -427,7 +368,7 @@ class DynamicNasDipNet(nasdip.CrossScaleBase):
     (equal up to rounding), 'all' every chain."""
     keys = jax.random.split(key, nasdip.NUM_CELLS)
     cell = lambda pos, x: fresh_cell_forward(keys[pos], code, x, self.width)
-    affine = code.act == DYNAMIC_ACTIVATIONS.index("none")
+    affine = code.act == codec.DYNAMIC_ACTIVATIONS.index("none")
     routes = (dict(used_chains=code.conn, affine_cells=affine) if chains == "used"
               else dict(all_chains=True))
     return self._forward(z, cell, nasdip.gated_sum(code.conn), **routes)
@@ -442,7 +383,7 @@ class Builder:
   width: int = 128
   extended: bool = False
 
-  def __call__(self, key, code: GenotypeCode) -> DynamicNasDipNet:
+  def __call__(self, key, code: codec.GenotypeCode) -> DynamicNasDipNet:
     return DynamicNasDipNet(self.in_ch, self.out_ch, width=self.width, code=code,
                             extended=self.extended, rngs=nnx.Rngs(params=key))
 

@@ -3,7 +3,7 @@ program for the whole space; the choice on accelerators, where members run vmapp
 of static networks per genotype (a compilation each, ~20 s on CPU, but 5-20x faster steps there
 than the dynamic program, whose cells run 7x7 masked kernels and compute every upward chain).
 
-    result = fit_genotypes(config, spec, genotypes, problems, keys, num_steps, workdir, depth)
+    result = fit_genotypes(config, spec, genotypes, problems, keys, num_steps, workdir)
     result.curves["psnr"]   # (len(genotypes) * len(problems), num_steps), genotype-major
 """
 
@@ -16,9 +16,10 @@ from flax import nnx
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
-from nasdip_jax.fit import dip
 from nasdip_jax.nets import dynamic
 from nasdip_jax.nets import nasdip
+from nasdip_jax.runs import common
+from nasdip_jax.space import codec
 
 NETWORKS = ("auto", "static", "dynamic")
 
@@ -45,27 +46,23 @@ class _StaticBuilder:
                             rngs=nnx.Rngs(params=key))
 
 
-def fit_genotypes(config, spec, genotypes, problems, keys, num_steps: int, workdir: str,
-                  input_depth: int) -> cohort.CohortResult:
+def fit_genotypes(config, spec, genotypes, problems, keys, num_steps: int, workdir: str
+                  ) -> cohort.CohortResult:
   """Member g * len(problems) + m is genotypes[g] fitted to problems[m] from keys of that index.
 
-  Uses config's width, lr, reg_noise_std, ema_decay, network, execution, num_devices,
-  steps_per_call, loop, memory_limit_mb and checkpoint_every. Resumable through workdir.
+  Uses config's width and network, every fit field (`common.fit_config`; input_depth 0 = the
+  image's channels) and the execution fields. Resumable through workdir.
   """
   m = len(problems)
   channels = problems[0].observation.shape[-1]
-  cfg = dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
-                      ema_decay=config.ema_decay, input_depth=input_depth)
-  execution = cohort.resolve_execution(config.execution)
+  input_depth = config.input_depth or channels
+  cfg = common.fit_config(config, input_depth=input_depth)
+  options = common.cohort_options(config)
   train = lambda build, members, directory: cohort.train(
-      cohort.Recipe(build, spec, cfg), members, num_steps, execution=execution,
-      mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
-      steps_per_call=config.steps_per_call, loop=config.loop,
-      memory_limit_bytes=config.memory_limit_mb * 2**20, workdir=directory,
-      checkpoint_every=config.checkpoint_every)
+      cohort.Recipe(build, spec, cfg), members, num_steps, workdir=directory, **options)
   all_problems = [p for _ in genotypes for p in problems]
   if resolve_network(config.network) == "dynamic":
-    codes = dynamic.stack_codes([dynamic.encode(g, config.width)
+    codes = codec.stack_codes([codec.encode(g, config.width)
                                  for g in genotypes for _ in range(m)])
     return train(dynamic.Builder(input_depth, channels, config.width),
                  cohort.make_members(keys, all_problems, codes), workdir)

@@ -17,7 +17,6 @@ Rerunning on a finished workdir recomputes only the analysis. A rerun may change
 `config.json` records them), since finished entries would silently mix them.
 """
 
-import json
 import os
 import time
 
@@ -30,28 +29,36 @@ import scipy.stats
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.report import files
-from nasdip_jax.runs import isnas as isnas_run
-from nasdip_jax.runs import restore
+from nasdip_jax.runs import candidates
+from nasdip_jax.runs import common
+from nasdip_jax.runs import genotype_fit
 from nasdip_jax.search import isnas
-from nasdip_jax.search import psd_metrics
-from nasdip_jax.space import lists
 
 TASKS = ("denoise", "inpaint")
 RERUN_MAY_CHANGE = ("top_ns", "rank_by", "tasks", "images")  # the analysis and which images
 
 
 def base_config() -> ml_collections.ConfigDict:
-  c = isnas_run.base_config()
+  c = ml_collections.ConfigDict()
   c.run = "nas_dataset"
   c.images = ()                   # image paths; () = the bundled default image of each task
   c.tasks = TASKS
+  common.degradation_fields(c)    # (its task is each of config.tasks in turn)
+  del c.task
+  c.channels = "gray"
+  c.crop_size = 0                 # each image: centre crop to at most this many px per side
+  c.crop_multiple = common.CROP_MULTIPLE
+  candidates.candidate_fields(c)
   c.candidates = "nas_dataset_522"
   c.num_candidates = 522
   c.num_outputs = 100             # the dataset analysis: one init, 100 input noises
-  c.num_steps = 4000              # the dataset's 4000 iterations
-  c.resize_short_side = 0
   c.top_ns = (5, 15)              # best-of-top-N for each N; the averaging selection uses the last
-  c.channels = "gray"
+  common.fit_fields(c)
+  c.input_depth = 0               # 0 = the image's channels (as ISNAS-DIP)
+  c.ema_decay = 0.99
+  c.num_steps = 4000              # the dataset's 4000 iterations
+  c.network = "auto"              # static | dynamic | auto (static on CPU), see runs.genotype_fit
+  common.execution_fields(c)
   return c
 
 
@@ -59,18 +66,15 @@ def _check(config) -> None:
   bad = [t for t in config.tasks if t not in TASKS]
   if bad or not config.tasks:
     raise UserError(f"config.tasks must be a non-empty subset of {TASKS}, got {config.tasks}")
-  for name in ("num_candidates", "num_steps", "num_outputs", "num_inits", "width"):
-    if config[name] < 1:
-      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  common.check_choice(config, "channels", image_io.CHANNELS)
+  candidates.check_candidates(config)
+  common.check_at_least(config, ["num_steps"])
+  common.check_at_least(config, ["crop_size"], 0)
+  common.check_fit(config, min_input_depth=0)
+  common.check_execution(config)
+  genotype_fit.resolve_network(config.network)
   if not config.top_ns or min(config.top_ns) < 1 or max(config.top_ns) > config.num_candidates:
     raise UserError("config.top_ns must be sizes between 1 and config.num_candidates")
-  for name in config.table_metrics:
-    try:
-      psd_metrics.parse(name)
-    except ValueError as e:
-      raise UserError(str(e)) from None
-  if config.candidates != "sample" and config.candidates not in lists.FILES:
-    raise UserError(f"config.candidates must be 'sample' or one of {sorted(lists.FILES)}")
 
 
 def analyse(names, metric_names, values, best, final, outputs, top_ns, y_channel=False) -> dict:
@@ -104,7 +108,7 @@ def _image_name(sub) -> str:
 
 def _task_config(config, task, image):
   sub = ml_collections.ConfigDict(config.to_dict())
-  sub.task, sub.image = task, image
+  sub.task, sub.image, sub.mask = task, image, ""
   return sub
 
 
@@ -113,29 +117,18 @@ def _settings(sub) -> dict:
   return {k: v for k, v in sub.to_dict().items() if k not in RERUN_MAY_CHANGE}
 
 
-def _check_resumable(sub, workdir) -> None:
-  saved = os.path.join(workdir, "config.json")
-  if not os.path.exists(saved):
-    return
-  changed = files.changed_settings(json.load(open(saved, encoding="utf-8")), sub.to_dict(),
-                                   RERUN_MAY_CHANGE)
-  if changed:
-    raise UserError(f"{workdir} holds a dataset with other settings ({', '.join(changed)}); "
-                    "use a new --workdir")
-
-
 def _one(sub, loaded, workdir, names, genotypes) -> dict:
   """One task and image (`sub`: the config with its task and image): scores, training,
-  dataset.npz and the analysis; loaded = the image's `restore.load_problem`."""
+  dataset.npz and the analysis; loaded = the image's `common.load_problem`."""
   path, spec, problem = loaded
   os.makedirs(workdir, exist_ok=True)
   files.write_json(os.path.join(workdir, "config.json"), _settings(sub))
-  values, score_timing = isnas_run.score(sub, spec, problem, genotypes, workdir)
+  values, score_timing = candidates.score(sub, spec, problem, genotypes, workdir)
   key = jax.random.fold_in(jax.random.key(sub.seed), 1)
   keys = jnp.stack([jax.random.fold_in(key, i) for i in range(len(genotypes))])
   t0 = time.perf_counter()
-  result = isnas_run.train_genotypes(sub, spec, problem, genotypes, keys, sub.num_steps,
-                                     os.path.join(workdir, "cohort"))
+  result = genotype_fit.fit_genotypes(sub, spec, genotypes, [problem], keys, sub.num_steps,
+                                      os.path.join(workdir, "cohort"))
   psnr = result.curves["psnr"]
   best, final = result.best_psnr.astype(np.float64), psnr[:, -1].astype(np.float64)
   image_io.atomic_write(os.path.join(workdir, "dataset.npz"), lambda f: np.savez(
@@ -164,21 +157,21 @@ def _one(sub, loaded, workdir, names, genotypes) -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Builds (or resumes) the dataset for every task and image, then analyses it."""
   _check(config)
-  names, genotypes, skipped = isnas_run.candidate_genotypes(config)
+  names, genotypes, skipped = candidates.candidate_genotypes(config)
   if skipped:
     raise UserError(f"{skipped} architectures of the list are unbuildable at width "
                     f"{config.width}")
   subs = [_task_config(config, task, image)
           for task in config.tasks for image in (config.images or ("",))]
-  loaded = [restore.load_problem(sub) for sub in subs]  # bad input: before any file
+  loaded = [common.load_problem(sub) for sub in subs]  # bad input: before any file
   for _, _, problem in loaded:
-    isnas_run.check_metric_sizes(config.table_metrics, problem)
+    common.check_metric_sizes(config.table_metrics, problem)
   dirs = [os.path.join(workdir, sub.task, _image_name(sub)) for sub in subs]
   if len(set(dirs)) < len(dirs):
     raise UserError("config.images has two images of the same file name (each gets "
                     "<task>/<name>/); rename one")
   for sub, d in zip(subs, dirs):
-    _check_resumable(sub, d)
+    common.check_rerun(d, sub.to_dict(), RERUN_MAY_CHANGE)
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   results = []

@@ -23,111 +23,38 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import registry
 from nasdip_jax.report import files
+from nasdip_jax.runs import common
 
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
-DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png"}
-PRECISIONS = ("default", "high", "highest")
 # Fields a resumed run may change; any other difference means a different experiment.
-RESUMABLE = ("num_steps", "log_every", "steps_per_call", "checkpoint_every", "loop",
-             "memory_limit_mb", "execution", "num_devices")
+RESUMABLE = ("num_steps", "log_every") + common.EXECUTION_FIELDS
 
 
 def base_config() -> ml_collections.ConfigDict:
   """Every field of a restore run, with neutral defaults; configs/*.py set the recipes."""
   c = ml_collections.ConfigDict()
   c.run = "restore"
-  c.task = "denoise"              # denoise | inpaint | sr
-  c.image = ""                    # path; "" = the bundled 64-px default image for the task
-  c.channels = "rgb"              # rgb | gray: the image's mode must match
-  c.crop_size = 0                 # centre crop to at most this many px per side first (0 = off)
-  c.crop_multiple = 32            # centre crop to multiples of this (the reference's rule)
-  c.seed = 0                      # degradation, init, z and input noise
-  c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
-  c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
-  c.mask = ""                     # inpaint: mask file of the image's size (nonzero = observed;
-                                  # 1-bit, L, palette or RGB), cropped as the image
-  c.factor = 4                    # sr: 2, 4 or 8
+  common.degradation_fields(c)
+  common.image_fields(c)
   c.model = "skip"                # skip | skip_cell | nasdip | nasdip_denoise | nasdip_inpaint | nasdip_sr
   c.genotype = ""                 # '<cell id>_<25 bits>' for models nasdip and skip_cell
   c.net = ml_collections.ConfigDict(dict(
       channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=(4,) * 5,
       kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
       pad="reflection", conv_impl="auto"))
-  c.input_depth = 32
+  common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth
   c.num_steps = 3000
-  c.lr = 0.01
-  c.reg_noise_std = 1.0 / 30.0
-  c.ema_decay = 0.0               # 0.99 for denoising (PSNR is then measured on the EMA)
-  c.backtrack_db = 0.0            # divergence guard threshold in dB (0 = off)
-  c.steps_per_call = 50           # K: steps per chunk; metrics reach the host once per chunk
-  c.loop = "auto"                 # auto | scan | dispatch (see fit.dip.resolve_loop)
   c.log_every = 50                # metrics.jsonl row every this many steps
-  c.checkpoint_every = 500        # steps between checkpoints (0 = off); a rerun resumes
-  c.matmul_precision = "highest"  # default | high | highest (TPU/GPU conv precision)
-  c.memory_limit_mb = 0           # 0 = the device's free memory
   c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
-  c.execution = "auto"            # cohort execution: auto | vmap | shard_map | loop (fit.cohort)
-  c.num_devices = 0               # cohort mesh size (0 = every device of every host)
+  common.execution_fields(c)
   return c
 
 
 def _check_config(config) -> None:
-  if config.task not in degrade.TASKS:
-    raise UserError(f"config.task must be one of {degrade.TASKS}, got {config.task!r}")
-  if config.channels not in image_io.CHANNELS:
-    raise UserError(f"config.channels must be 'rgb' or 'gray', got {config.channels!r}")
-  if config.matmul_precision not in PRECISIONS:
-    raise UserError(f"config.matmul_precision must be one of {PRECISIONS}")
-  if config.loop not in dip.LOOPS:
-    raise UserError(f"config.loop must be one of {dip.LOOPS}, got {config.loop!r}")
-  if config.crop_size < 0:
-    raise UserError(f"config.crop_size must be >= 0, got {config.crop_size}")
-  if config.checkpoint_every < 0:
-    raise UserError(f"config.checkpoint_every must be >= 0, got {config.checkpoint_every}")
-  cohort.resolve_execution(config.execution)
-  for name in ("num_steps", "steps_per_call", "log_every", "input_depth", "crop_multiple",
-               "num_seeds"):
-    if config[name] < 1:
-      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
-  if config.lr <= 0:
-    raise UserError(f"config.lr must be > 0, got {config.lr}")
-
-
-def _image_path(config) -> str:
-  return config.image or os.path.join(ASSETS, DEFAULT_IMAGES[config.task])
-
-
-def _crop(img, config):
-  if config.crop_size:
-    img = image_io.center_crop(img, config.crop_size)
-  return image_io.crop_to_multiple(img, config.crop_multiple)
-
-
-def load_problem(config):
-  """Loads, crops and degrades the configured image; raises UserError on bad input. A user's
-  image must have config.channels' mode; the bundled default (config.image "") is converted.
-  An inpainting mask file has the image's size and is cropped as the image."""
-  path = _image_path(config)
-  full = image_io.load_image(path, config.channels, convert=not config.image)
-  clean = _crop(full, config)
-  mask = None
-  if config.task == "inpaint" and config.mask:
-    mask = image_io.load_mask(config.mask)
-    if mask.shape[:2] != full.shape[:2]:
-      raise UserError(f"{config.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} px but the "
-                      f"image is {full.shape[1]}x{full.shape[0]}; give a mask of the image's size")
-    mask = _crop(mask, config)
-  rng = np.random.default_rng(config.seed)
-  spec, problem = degrade.make_problem(
-      clean, config.task, rng, sigma=config.sigma, keep_fraction=config.keep_fraction,
-      mask_u8=mask, factor=config.factor)
-  return path, spec, problem
-
-
-def fit_config(config) -> dip.FitConfig:
-  return dip.FitConfig(lr=config.lr, reg_noise_std=config.reg_noise_std,
-                       ema_decay=config.ema_decay, backtrack_db=config.backtrack_db,
-                       input_depth=config.input_depth)
+  common.check_degradation(config)
+  common.check_fit(config)
+  common.check_execution(config)
+  common.check_at_least(config, ["crop_size"], 0)
+  common.check_at_least(config, ["num_steps", "log_every", "crop_multiple", "num_seeds"])
 
 
 def _builder(config, problem):
@@ -141,32 +68,22 @@ def _builder(config, problem):
 def prepare(config):
   """Everything before the first step: problem, model, compiled step and initial state."""
   _check_config(config)
-  path, spec, problem = load_problem(config)
-  cfg = fit_config(config)
+  path, spec, problem = common.load_problem(config)
+  cfg = common.fit_config(config)
   key = jax.random.key(config.seed)
   init_key, data_key = jax.random.split(key)
   model = _builder(config, problem)(init_key, None)
   graphdef, params = nnx.split(model, nnx.Param)
-  tx = dip.make_optimizer(cfg)
   data = dip.init_data(data_key, problem, cfg)
-  state = dip.init_state(params, tx, problem, cfg)
-  step = dip.make_step_fn(graphdef, tx, spec, cfg)
-  compiled = dip.compile_fit(step, state, data, config.steps_per_call, config.loop)
+  state = dip.init_state(params, dip.make_optimizer(cfg), problem, cfg)
+  compiled = dip.compile_single_fit(graphdef, spec, cfg, state, data, config.steps_per_call,
+                                    config.loop)
   limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes(1)
   if compiled.memory_bytes is not None and compiled.memory_bytes > limit:
     h, w = problem.clean.shape[1:3]
     raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
                     f"than the {limit / 2**20:.0f} MiB available; use a smaller image or network")
   return path, spec, problem, model, data, state, compiled
-
-
-def _check_resumable(config, workdir) -> None:
-  path = os.path.join(workdir, "config.json")
-  saved = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
-  changed = files.changed_settings(saved, config.to_dict(), RESUMABLE)
-  if changed:
-    raise UserError(f"{workdir} holds a checkpoint of a run with other settings "
-                    f"({', '.join(changed)}); use a new --workdir")
 
 
 def _trim_metrics(path: str, step: int) -> None:
@@ -194,7 +111,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     if config.checkpoint_every or os.path.isdir(ckpt_dir) else None)
     resume = checkpointer is not None and checkpointer.latest_step()
     if resume:
-      _check_resumable(config, workdir)
+      common.check_rerun(workdir, config.to_dict(), RESUMABLE)
     history = None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
@@ -257,6 +174,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "image_size": list(problem.clean.shape[1:3]), "seed": config.seed,
       "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
       "best_step": int(state.best_step), "psnr_input": psnr_input,
+      "ssim_final": degrade.structural(spec, clean, restored),
+      "ssim_best": degrade.structural(spec, clean, best),
+      "ssim_input": degrade.structural(spec, clean, baseline),
       "num_params": registry.num_params(model), "steps": int(state.step),
       "num_fallbacks": int(state.num_fallbacks), "resumed_from_step": resumed_from,
       "steps_per_sec": ((int(state.step) - resumed_from) / fit_seconds
@@ -264,8 +184,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "compile_seconds": compiled.compile_seconds,
       "wall_seconds": time.perf_counter() - t_start, "memory_mib": (
           None if compiled.memory_bytes is None else compiled.memory_bytes / 2**20),
-      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-      "loop": dip.resolve_loop(config.loop)}
+      **common.device_info(), "loop": dip.resolve_loop(config.loop)}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary
 
@@ -280,15 +199,14 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   _check_config(config)
   if os.path.isdir(os.path.join(workdir, "cohort")):
-    _check_resumable(config, workdir)
-  path, spec, problem = load_problem(config)
+    common.check_rerun(workdir, config.to_dict(), RESUMABLE)
+  path, spec, problem = common.load_problem(config)
   n = config.num_seeds
   with jax.default_matmul_precision(config.matmul_precision):
     builder = _builder(config, problem)
     model = builder(jax.random.key(0), None)  # build errors surface here, before compiling
-    recipe = cohort.Recipe(builder, spec, fit_config(config))
+    recipe = cohort.Recipe(builder, spec, common.fit_config(config))
     members = cohort.make_members(cohort.seed_keys(config.seed, n), problem)
-    execution = cohort.resolve_execution(config.execution)
     writer = jax.process_index() == 0  # multi-host: one writer, a workdir every host sees
     if writer:
       files.make_workdir(workdir)
@@ -302,13 +220,8 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
       bar.update(len(idx) * (steps - shown.get(key, 0)))
       shown[key] = steps
 
-    result = cohort.train(
-        recipe, members, config.num_steps, execution=execution,
-        mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
-        steps_per_call=config.steps_per_call, loop=config.loop,
-        memory_limit_bytes=config.memory_limit_mb * 2**20,
-        workdir=os.path.join(workdir, "cohort"), checkpoint_every=config.checkpoint_every,
-        on_chunk=on_chunk)
+    result = cohort.train(recipe, members, config.num_steps, **common.cohort_options(config),
+                          workdir=os.path.join(workdir, "cohort"), on_chunk=on_chunk)
     bar.close()
   seeds = [config.seed + i for i in range(n)]
   summary = _seed_summary(config, path, spec, problem, model, result, seeds, t_start)
@@ -319,6 +232,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def _seed_summary(config, path, spec, problem, model, result, seeds, t_start) -> dict:
   final, info = result.curves["psnr"][:, -1], result.info
+  ssim = [degrade.structural(spec, problem.clean[0], image) for image in result.final]
   return {
       "task": config.task, "image": os.path.basename(path), "image_path": path,
       "model": config.model, "genotype": registry.genotype_name(config.model, config.genotype),
@@ -327,6 +241,7 @@ def _seed_summary(config, path, spec, problem, model, result, seeds, t_start) ->
       "psnr_best": float(result.best_psnr.mean()),
       "psnr_best_std": float(result.best_psnr.std(ddof=1)),
       "psnr_final_per_seed": final.tolist(), "psnr_best_per_seed": result.best_psnr.tolist(),
+      "ssim_final": float(np.mean(ssim)), "ssim_final_per_seed": ssim,
       "best_step_per_seed": result.best_step.tolist(),
       "num_fallbacks_per_seed": result.num_fallbacks.tolist(),
       "psnr_input": degrade.quality(spec, problem.clean[0],
@@ -337,7 +252,7 @@ def _seed_summary(config, path, spec, problem, model, result, seeds, t_start) ->
       "chunk_members": info["chunk_members"],
       "member_steps_per_sec": info.get("member_steps_per_sec"),
       "compile_seconds": info["compile_seconds"], "wall_seconds": time.perf_counter() - t_start,
-      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+      **common.device_info()}
 
 
 def _write_seed_outputs(config, workdir, path, problem, result, seeds, summary) -> None:

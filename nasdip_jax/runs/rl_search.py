@@ -38,15 +38,13 @@ from nasdip_jax.fit import cohort
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import image_sets
 from nasdip_jax.imaging import io as image_io
-from nasdip_jax.nets import dynamic
 from nasdip_jax.report import files
+from nasdip_jax.runs import common
 from nasdip_jax.runs import genotype_fit
-from nasdip_jax.runs import isnas as isnas_run
-from nasdip_jax.runs import restore
 from nasdip_jax.search import controller as controller_lib
 from nasdip_jax.search import isnas
-from nasdip_jax.search import psd_metrics
 from nasdip_jax.search import reinforce
+from nasdip_jax.space import codec
 from nasdip_jax.space import decisions as decisions_lib
 from nasdip_jax.space import genotype as gt
 
@@ -57,27 +55,20 @@ def base_config() -> ml_collections.ConfigDict:
   """Every field of an RL search; configs/rl_*.py set the task recipes."""
   c = ml_collections.ConfigDict()
   c.run = "rl_search"
-  c.task = "denoise"              # denoise | inpaint | sr
+  common.degradation_fields(c)    # seed: also controller init and sampling, DIP inits
   c.train_images = ""             # a folder, comma-separated files or tfds:NAME[:SPLIT]
                                   # (imaging.image_sets); "" = the bundled images other than the
                                   # task's default; all converted to config.channels
   c.tfds_data_dir = ""            # for tfds: sets ("" = TFDS's default)
   c.image = ""                    # held-out image of the final run; "" = the task's bundled one
-  c.channels = "rgb"
   c.crop_size = 64                # training images: centre crop to crop_size x crop_size
-  c.seed = 0                      # controller init and sampling, degradations, DIP inits
-  c.sigma = 25.0
-  c.keep_fraction = 0.5
-  c.factor = 4
   c.width = 128                   # channels of every NAS-DIP network
-  c.input_depth = 32
   c.network = "auto"              # static | dynamic | auto (static on CPU), see runs.genotype_fit
+  common.fit_fields(c)
+  c.ema_decay = 0.99
   c.num_steps = 500               # DIP steps per evaluation
   c.reward = "final"              # final | best (best PSNR over the last reward_window steps)
   c.reward_window = 0             # 0 = the whole curve
-  c.lr = 0.01
-  c.reg_noise_std = 1.0 / 30.0
-  c.ema_decay = 0.99
   c.connections = "table"         # table (25 decisions) | pattern (9, shared by every stage)
   c.sampler = "controller"        # controller | random (the uniform baseline, same budget)
   c.num_controller_steps = 100
@@ -90,38 +81,27 @@ def base_config() -> ml_collections.ConfigDict:
   c.prefilter_pool = 200
   c.final_run = True              # restore config.image with the best genotype for t* steps
   c.final_steps = 0               # 0 = t* from the search
-  c.execution = "auto"
-  c.num_devices = 0
-  c.steps_per_call = 50
-  c.loop = "auto"
-  c.memory_limit_mb = 0
-  c.checkpoint_every = 500
-  c.matmul_precision = "highest"
+  common.execution_fields(c)
   return c
 
 
 def _check_config(config) -> None:
-  if config.task not in degrade.TASKS:
-    raise UserError(f"config.task must be one of {degrade.TASKS}, got {config.task!r}")
-  if config.reward not in REWARDS:
-    raise UserError(f"config.reward must be one of {REWARDS}, got {config.reward!r}")
-  for name in ("num_steps", "num_controller_steps", "samples_per_step", "width", "input_depth",
-               "crop_size", "steps_per_call"):
-    if config[name] < 1:
-      raise UserError(f"config.{name} must be >= 1, got {config[name]}")
+  common.check_degradation(config)
+  common.check_choice(config, "reward", REWARDS)
+  common.check_at_least(config, ["num_steps", "num_controller_steps", "samples_per_step",
+                                 "width", "crop_size"])
+  common.check_at_least(config, ["final_steps"], 0)
+  common.check_fit(config)
+  common.check_execution(config)
   if config.crop_size % 32:
     raise UserError(f"config.crop_size must be a multiple of 32, got {config.crop_size}")
   genotype_fit.resolve_network(config.network)
   if not 0 <= config.reward_window <= config.num_steps:
     raise UserError("config.reward_window must be in 0..num_steps")
   if config.prefilter_metric:
-    try:
-      psd_metrics.parse(config.prefilter_metric)
-    except ValueError as e:
-      raise UserError(str(e)) from None
+    common.check_metrics([config.prefilter_metric])
     if not 0 < config.prefilter_quantile <= 1 or config.prefilter_pool < 2:
       raise UserError("prefilter_quantile must be in (0, 1] and prefilter_pool >= 2")
-  cohort.resolve_execution(config.execution)
 
 
 def _decisions(config) -> decisions_lib.Decisions:
@@ -138,9 +118,8 @@ def train_images(config) -> list:
   bundled images other than the task's default."""
   spec = config.train_images.strip()
   if not spec:
-    held_out = restore.DEFAULT_IMAGES[config.task]
-    spec = ",".join(os.path.join(restore.ASSETS, f) for f in sorted(os.listdir(restore.ASSETS))
-                    if f.endswith(".png") and f != held_out)
+    held_out = common.default_image(config.task)
+    spec = ",".join(p for p in common.bundled_images() if p != held_out)
   return image_sets.load(spec, config.channels, config.tfds_data_dir)
 
 
@@ -210,7 +189,7 @@ class DipReward:
 
   def _score(self, scorer, genotype) -> float:
     key = genotype_key(self.config.seed, gt.to_name(genotype))
-    return float(scorer(key, dynamic.encode(genotype, self.config.width))[0])
+    return float(scorer(key, codec.encode(genotype, self.config.width))[0])
 
   def _lowest_reward(self):
     """The lowest reward of any evaluated genotype (a rejected sample's reward), None if none."""
@@ -258,7 +237,7 @@ class DipReward:
                       for n in names for j in range(m)])
     t0 = time.perf_counter()
     result = genotype_fit.fit_genotypes(config, self.spec, genotypes, self.problems, keys,
-                                        config.num_steps, cohort_dir, config.input_depth)
+                                        config.num_steps, cohort_dir)
     seconds = (time.perf_counter() - t0) / len(genotypes)  # incl. compiling, excl. resumed work
     psnr = result.curves["psnr"].reshape(len(genotypes), m, -1)
     for g, name in enumerate(names):
@@ -317,17 +296,24 @@ def _write_reports(workdir, config, history, decisions, reward_fn) -> dict:
   return best
 
 
-def _final_config(config, best) -> ml_collections.ConfigDict:
-  rc = restore.base_config()
-  for k in ("task", "image", "channels", "seed", "sigma", "keep_fraction", "factor",
-            "input_depth", "lr", "reg_noise_std", "ema_decay", "steps_per_call", "loop",
-            "checkpoint_every", "matmul_precision", "memory_limit_mb"):
-    rc[k] = config[k]
-  rc.model, rc.genotype = "nasdip", best["name"]
-  rc.net.channels_down = rc.net.channels_up = (config.width,) * 5
-  rc.num_steps = config.final_steps or best["t_star"]
-  rc.log_every = min(rc.log_every, rc.num_steps)
-  return rc
+def _final_run(config, best, workdir) -> dict:
+  """The best genotype restores config.image (uncropped but for the multiple of 32) for
+  config.final_steps or t* steps with the search's fit settings, from key `seed` as a restore
+  run's; writes workdir's images, PSNR plot and summary.json."""
+  path, spec, problem = common.load_image_problem(config, config.image, 0, common.CROP_MULTIPLE,
+                                                  "")
+  steps = config.final_steps or best["t_star"]
+  os.makedirs(workdir, exist_ok=True)
+  result = genotype_fit.fit_genotypes(config, spec, [gt.from_name(best["name"])], [problem],
+                                      cohort.seed_keys(config.seed, 1), steps,
+                                      os.path.join(workdir, "cohort"))
+  summary = {"task": config.task, "image": os.path.basename(path), "image_path": path,
+             "genotype": best["name"], "steps": steps,
+             **common.write_restoration(workdir, spec, problem, result, 0,
+                                        f"{config.task} {os.path.basename(path)}"),
+             **common.device_info()}
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -337,22 +323,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   _check_config(config)
   decisions = _decisions(config)
   rcfg = _reinforce_config(config)
-  saved = os.path.join(workdir, "config.json")
-  now = json.loads(json.dumps(config.to_dict()))
-  if os.path.exists(saved):
-    # fields missing from an older workdir's config count as their defaults
-    old = {**json.loads(json.dumps(base_config().to_dict())),
-           **json.load(open(saved, encoding="utf-8"))}
-    changed = files.changed_settings(old, now, ("num_controller_steps", "final_run",
-                                                "final_steps"))
-    if changed:
-      raise UserError(f"{workdir} holds a search with other settings ({', '.join(changed)}); "
-                      "use a new --workdir")
+  # fields missing from an older workdir's config count as their defaults
+  common.check_rerun(workdir, config.to_dict(), ("num_controller_steps", "final_run",
+                                                 "final_steps"), base_config().to_dict())
   image_names, spec, problems = load_train_problems(config)
   if config.prefilter_metric:  # scored on the first training image
-    isnas_run.check_metric_sizes([config.prefilter_metric], problems[0])
+    common.check_metric_sizes([config.prefilter_metric], problems[0])
   files.make_workdir(workdir)
-  files.write_json(saved, now)
+  files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   total = config.num_controller_steps
   bar = tqdm(total=total, disable=not sys.stderr.isatty(), desc=f"{config.sampler} search",
              unit="step")
@@ -378,13 +356,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "mean_reward_first_step": float(history["reward"][:config.samples_per_step].mean()),
       "mean_reward_last_step": float(history["reward"][-config.samples_per_step:].mean()),
       "evaluations_this_run": reward_fn.evaluated,
-      "evaluations_per_hour": reward_fn.evaluations_per_hour(),
-      "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+      "evaluations_per_hour": reward_fn.evaluations_per_hour(), **common.device_info()}
   if config.final_run and best:
-    final = restore.run(_final_config(config, best), os.path.join(workdir, "final"))
+    with jax.default_matmul_precision(config.matmul_precision):
+      final = _final_run(config, best, os.path.join(workdir, "final"))
     summary.update(image=final["image"], genotype=best["name"], t_star=best["t_star"],
                    psnr_final=final["psnr_final"], psnr_best=final["psnr_best"],
-                   best_step=final["best_step"])
+                   ssim_final=final["ssim_final"], best_step=final["best_step"])
   summary["wall_seconds"] = time.perf_counter() - t_start
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

@@ -52,7 +52,7 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
 
   Jitted programs: one random output (shared by every scorer of the image's shape and width,
   whatever its task, image, metrics and counts: a resumed search does not recompile), the keys
-  and noises, and the metrics; `score._cache_size()` counts their compilations."""
+  and noises, and the metrics."""
   psd_metrics.check_size(metric_names, *observation.shape[-3:-1])
   if init_prng not in INIT_PRNGS:
     raise ValueError(f"init_prng must be one of {INIT_PRNGS}, got {init_prng!r}")
@@ -86,9 +86,6 @@ def make_scorer(spec: degrade.OperatorSpec, observation, image_hw, width: int,
     finally:
       compiled.set()
 
-  programs = (draw, output, measure)
-  # pylint: disable-next=protected-access
-  score._cache_size = lambda: sum(p._cache_size() for p in programs)
   return score
 
 
@@ -142,17 +139,18 @@ def _draws_program(image_hw, c, num_outputs, num_inits, init_prng):
 def _output_program(width, chains="used"):
   """`output(init_key, z, code) -> (1, h, w, c)`: the network drawn from init_key (fixed
   modules from its first split, cells from its second, at their own kernel sizes where they are
-  used) applied to z, a batch of one; `chains` as make_scorer's. Traced `forward_only`
-  (nothing differentiates it: on CPU its fixed modules' 3x3 layers from 32x32 run by
+  used) applied to z, a batch of one; `chains` as make_scorer's. Its layers are `forward_only`
+  (nothing differentiates them: on CPU its fixed modules' 3x3 layers from 32x32 run by
   Winograd)."""
 
   @jax.jit
   def output(init_key, z, code):
     fixed_key, cells_key = jax.random.split(init_key)
     c = z.shape[-1]
-    with layers.forward_only():
-      net = dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key))
-      return net.fresh_cells_forward(z, code, cells_key, chains)
+    net = layers.specialise(
+        dynamic.DynamicNasDipNet(c, c, width=width, rngs=nnx.Rngs(params=fixed_key)),
+        forward_only=True)
+    return net.fresh_cells_forward(z, code, cells_key, chains)
 
   return output
 

@@ -1,0 +1,219 @@
+"""What the runs share (no run module imports another): the config fields of a problem, a fit
+and its execution, each defined once; loading and degrading the configured image; the bundled
+default images; the config checks; the rerun-settings check; a `FitConfig` and the cohort
+options from a config; the device lines of a summary.
+"""
+
+import dataclasses
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import cohort
+from nasdip_jax.fit import dip
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.report import files
+from nasdip_jax.search import psd_metrics
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
+DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png"}
+PRECISIONS = ("default", "high", "highest")
+CROP_MULTIPLE = 32  # the reference's rule: images are centre-cropped to multiples of 32
+FIT_FIELDS = tuple(f.name for f in dataclasses.fields(dip.FitConfig))
+# the execution fields: how a fit runs, never what it computes (a resumed run may change them,
+# except the matrix-product precision)
+EXECUTION_FIELDS = ("steps_per_call", "loop", "checkpoint_every", "memory_limit_mb",
+                    "execution", "num_devices")
+
+
+def degradation_fields(c: ml_collections.ConfigDict) -> None:
+  """The task and how a clean image is degraded (identical on every backend: numpy, seeded)."""
+  c.task = "denoise"              # denoise | inpaint | sr
+  c.channels = "rgb"              # rgb | gray: a user image's mode must match
+  c.seed = 0                      # degradation, init, z and input noise
+  c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
+  c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
+  c.factor = 4                    # sr: 2, 4 or 8
+
+
+def image_fields(c: ml_collections.ConfigDict) -> None:
+  """The image restored and how it is cropped."""
+  c.image = ""                    # path; "" = the bundled 64-px default image for the task
+  c.crop_size = 0                 # centre crop to at most this many px per side first (0 = off)
+  c.crop_multiple = CROP_MULTIPLE  # centre crop to multiples of this
+  c.mask = ""                     # inpaint: mask file of the image's size (nonzero = observed;
+                                  # 1-bit, L, palette or RGB), cropped as the image
+
+
+def fit_fields(c: ml_collections.ConfigDict) -> None:
+  """Every field of `dip.FitConfig`, with its default: the one schema of a fit's settings."""
+  for f in dataclasses.fields(dip.FitConfig):
+    c[f.name] = f.default
+
+
+def execution_fields(c: ml_collections.ConfigDict) -> None:
+  """How fits run: chunks, loop, checkpoints, memory, cohort execution, precision."""
+  c.steps_per_call = 50           # K: steps per chunk; metrics reach the host once per chunk
+  c.loop = "auto"                 # auto | scan | dispatch (see fit.dip.resolve_loop)
+  c.checkpoint_every = 500        # steps between checkpoints (0 = off); a rerun resumes
+  c.memory_limit_mb = 0           # 0 = the device's free memory
+  c.execution = "auto"            # cohort execution: auto | vmap | shard_map | loop (fit.cohort)
+  c.num_devices = 0               # cohort mesh size (0 = every device of every host)
+  c.matmul_precision = "highest"  # default | high | highest (TPU/GPU conv precision)
+
+
+def check_choice(config, name: str, choices) -> None:
+  if config[name] not in choices:
+    raise UserError(f"config.{name} must be one of {tuple(choices)}, got {config[name]!r}")
+
+
+def check_at_least(config, names, low: int = 1) -> None:
+  for name in names:
+    if config[name] < low:
+      raise UserError(f"config.{name} must be >= {low}, got {config[name]}")
+
+
+def check_degradation(config, tasks=degrade.TASKS) -> None:
+  check_choice(config, "task", tasks)
+  check_choice(config, "channels", image_io.CHANNELS)
+
+
+def check_fit(config, min_input_depth: int = 1) -> None:
+  if config.lr <= 0:
+    raise UserError(f"config.lr must be > 0, got {config.lr}")
+  check_at_least(config, ["input_depth"], min_input_depth)
+  for name in ("reg_noise_std", "ema_decay", "backtrack_db"):
+    if config[name] < 0:
+      raise UserError(f"config.{name} must be >= 0, got {config[name]}")
+  if config.ema_decay >= 1:
+    raise UserError(f"config.ema_decay must be < 1, got {config.ema_decay}")
+
+
+def check_execution(config) -> None:
+  check_choice(config, "matmul_precision", PRECISIONS)
+  check_choice(config, "loop", dip.LOOPS)
+  check_choice(config, "execution", cohort.EXECUTIONS)
+  check_at_least(config, ["steps_per_call"])
+  check_at_least(config, ["checkpoint_every", "memory_limit_mb", "num_devices"], 0)
+
+
+def check_metrics(names) -> None:
+  """UserError naming a training-free metric that does not parse."""
+  for name in names:
+    try:
+      psd_metrics.parse(name)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+
+
+def check_metric_sizes(names, problem: degrade.Problem) -> None:
+  """UserError if a metric of `names` cannot be computed on the problem's observation."""
+  try:
+    psd_metrics.check_size(names, *problem.observation.shape[1:3])
+  except ValueError as e:
+    raise UserError(str(e)) from None
+
+
+def default_image(task: str) -> str:
+  return os.path.join(ASSETS, DEFAULT_IMAGES[task])
+
+
+def bundled_images() -> list:
+  """Paths of every bundled image, sorted."""
+  return [os.path.join(ASSETS, f) for f in sorted(os.listdir(ASSETS)) if f.endswith(".png")]
+
+
+def load_image_problem(config, image: str, crop_size: int, crop_multiple: int, mask: str):
+  """(path, spec, problem): `image` ("" = the task's bundled one, converted to config.channels;
+  a user's image must have that mode) centre-cropped to at most crop_size (0 = off), then to
+  multiples of crop_multiple, and degraded as config says with numpy's generator of config.seed.
+  An inpainting mask file has the image's size and is cropped as the image."""
+  path = image or default_image(config.task)
+  full = image_io.load_image(path, config.channels, convert=not image)
+
+  def crop(img):
+    if crop_size:
+      img = image_io.center_crop(img, crop_size)
+    return image_io.crop_to_multiple(img, crop_multiple)
+
+  clean, mask_u8 = crop(full), None
+  if config.task == "inpaint" and mask:
+    mask_u8 = image_io.load_mask(mask)
+    if mask_u8.shape[:2] != full.shape[:2]:
+      raise UserError(f"{mask}: the mask is {mask_u8.shape[1]}x{mask_u8.shape[0]} px but the "
+                      f"image is {full.shape[1]}x{full.shape[0]}; give a mask of the image's size")
+    mask_u8 = crop(mask_u8)
+  spec, problem = degrade.make_problem(
+      clean, config.task, np.random.default_rng(config.seed), sigma=config.sigma,
+      keep_fraction=config.keep_fraction, mask_u8=mask_u8, factor=config.factor)
+  return path, spec, problem
+
+
+def load_problem(config):
+  """`load_image_problem` of a config with the image fields."""
+  return load_image_problem(config, config.image, config.crop_size, config.crop_multiple,
+                            config.mask)
+
+
+def fit_config(config, **changes) -> dip.FitConfig:
+  """The `FitConfig` of a config's fit fields (every one of them), with `changes` applied."""
+  return dip.FitConfig(**{**{name: config[name] for name in FIT_FIELDS}, **changes})
+
+
+def cohort_options(config) -> dict:
+  """`fit.cohort.train`'s keyword arguments from a config's execution fields."""
+  execution = cohort.resolve_execution(config.execution)
+  return dict(execution=execution,
+              mesh=None if execution == "loop" else cohort.make_mesh(config.num_devices),
+              steps_per_call=config.steps_per_call, loop=config.loop,
+              memory_limit_bytes=config.memory_limit_mb * 2**20,
+              checkpoint_every=config.checkpoint_every)
+
+
+def check_rerun(workdir: str, now: dict, may_change=(), defaults: dict | None = None,
+                saved_name: str = "config.json") -> None:
+  """UserError if `workdir` holds a run whose saved settings differ from `now` in a field not in
+  `may_change` (a field missing from an older saved config counts as its value in `defaults`)."""
+  path = os.path.join(workdir, saved_name)
+  if not os.path.exists(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    saved = json.load(f)
+  if defaults:
+    saved = {**json.loads(json.dumps(defaults)), **saved}
+  changed = files.changed_settings(saved, now, may_change)
+  if changed:
+    raise UserError(f"{workdir} holds a run with other settings ({', '.join(changed)}); use a "
+                    "new --workdir")
+
+
+def device_info() -> dict:
+  """The device and backend lines of a summary."""
+  return {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
+
+
+def quality(spec, problem, image) -> dict:
+  """PSNR and SSIM of one (H, W, C) estimate against the problem's ground truth."""
+  clean = problem.clean[0]
+  return {"psnr": degrade.quality(spec, clean, image),
+          "ssim": degrade.structural(spec, clean, image)}
+
+
+def write_restoration(out: str, spec, problem, result, index: int, title: str) -> dict:
+  """Member `index` of a cohort result restoring `problem`: writes restored.png (final step),
+  restored_best.png (oracle best) and psnr.png into out; returns their PSNR, SSIM and best step."""
+  final, best = result.final[index], result.best[index]
+  image_io.save_png(os.path.join(out, "restored.png"), final)
+  image_io.save_png(os.path.join(out, "restored_best.png"), best)
+  files.psnr_curve(os.path.join(out, "psnr.png"),
+                   {"PSNR vs ground truth": result.curves["psnr"][index]},
+                   int(result.best_step[index]), title)
+  return {"psnr_final": float(result.curves["psnr"][index, -1]),
+          "psnr_best": float(result.best_psnr[index]), "best_step": int(result.best_step[index]),
+          "ssim_final": quality(spec, problem, final)["ssim"],
+          "ssim_best": quality(spec, problem, best)["ssim"]}
