@@ -36,3 +36,26 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if item.get_closest_marker("xdist_group") is None:
       item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def assert_strict_json(directory: str) -> int:
+  """Parses every .json and .jsonl file under directory with a strict parser (NaN, Infinity
+  and -Infinity refused); returns how many files it read."""
+  import json  # pylint: disable=import-outside-toplevel
+
+  def refuse(name):
+    raise AssertionError(f"non-standard JSON constant {name}")
+
+  count = 0
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      if name.endswith(".json"):
+        json.loads(open(path, encoding="utf-8").read(), parse_constant=refuse)
+      elif name.endswith(".jsonl"):
+        for line in open(path, encoding="utf-8"):
+          json.loads(line, parse_constant=refuse)
+      else:
+        continue
+      count += 1
+  return count

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import conftest
 from conftest import REPO
 from nasdip_jax import overrides
+from nasdip_jax import compilations
 from nasdip_jax.errors import UserError
+from nasdip_jax.fit import dip
 from nasdip_jax.report import files
 from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
@@ -239,8 +242,22 @@ def test_checkpointed_run_resumes_exactly(tmp_path):
                                 np.load(str(tmp_path / "a" / "curves.npz"))["psnr"])
   steps = [json.loads(l)["step"] for l in open(os.path.join(workdir, "metrics.jsonl"))]
   assert steps == [0, 5, 7, 10, 15]  # 7: the first run's final step; 12 (after it) was dropped
-  with pytest.raises(UserError, match="other settings \\(seed\\)"):
-    restore.run(_tiny(num_steps=16, checkpoint_every=4, seed=5), workdir)
+  # reruns of the finished 16-step run: a changed setting and fewer steps are refused, an
+  # identical one rewrites its outputs; none of them compiles (compiled programs forgotten, as
+  # in a new process)
+  dip._FITS.clear()  # pylint: disable=protected-access
+  for changes, match in ((dict(seed=5), "other settings \\(seed\\)"),
+                         (dict(lr=0.02), "other settings \\(lr\\)"),
+                         (dict(num_steps=8), "checkpointed at step 16, past config.num_steps=8")):
+    with compilations.counting() as compiled, pytest.raises(UserError, match=match):
+      restore.run(_tiny(**{**dict(num_steps=16, checkpoint_every=4, seed=4), **changes}),
+                  workdir)
+    assert compiled.n == 0, changes
+  with compilations.counting() as compiled:
+    again = restore.run(_tiny(num_steps=16, checkpoint_every=4, seed=4), workdir)
+  assert not [n for n in compiled.names if "train_step" in n or "lambda" in n], compiled.names
+  assert again["steps"] == 16 and again["steps_per_sec"] is None
+  assert again["psnr_final"] == resumed["psnr_final"] and again["compile_seconds"] == 0.0
 
 
 def test_published_model_runs_through_restore(tmp_path):
@@ -266,3 +283,21 @@ def test_num_seeds_reports_mean_and_spread_and_seed_runs_equal_single_runs(tmp_p
   curves = np.load(tmp_path / "seeds" / "curves.npz")
   assert curves["psnr"].shape == (2, 6)
   np.testing.assert_allclose(curves["psnr"][:, -1], many["psnr_final_per_seed"], atol=1e-6)
+
+
+@pytest.mark.parametrize("task,overrides,field", [
+    ("denoise", dict(mask="m.png"), "mask"), ("denoise", dict(factor=2), "factor"),
+    ("sr", dict(sigma=50.0), "sigma"), ("inpaint", dict(factor=8), "factor"),
+    ("sr", dict(keep_fraction=0.3), "keep_fraction")])
+def test_a_setting_the_task_ignores_is_refused_before_writing(tmp_path, task, overrides, field):
+  with pytest.raises(UserError, match=f"config.{field} is for task"):
+    restore.run(_tiny(task=task, **overrides), str(tmp_path / "w"))
+  assert not (tmp_path / "w").exists()
+
+
+def test_every_written_json_is_strict_json(tmp_path):
+  """Without noise the observation is the clean image: its PSNR is infinite, written as null."""
+  s = restore.run(_tiny(num_steps=4, sigma=0.0, checkpoint_every=2), str(tmp_path / "w"))
+  assert s["psnr_input"] == float("inf")  # the returned summary keeps the value
+  assert json.load(open(tmp_path / "w" / "summary.json"))["psnr_input"] is None
+  assert conftest.assert_strict_json(str(tmp_path / "w")) >= 3  # config, summary, metrics

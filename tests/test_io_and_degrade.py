@@ -170,3 +170,40 @@ def test_center_crop():
   img = np.arange(40 * 30).reshape(30, 40, 1)
   np.testing.assert_array_equal(image_io.center_crop(img, 20), img[5:25, 10:30])
   np.testing.assert_array_equal(image_io.center_crop(img, 35), img[:, 2:37])
+
+
+def _png16(path, arr):
+  """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): IHDR bit depth 16."""
+  import struct  # pylint: disable=import-outside-toplevel
+  import zlib  # pylint: disable=import-outside-toplevel
+  h, w, c = arr.shape
+  chunk = lambda t, d: (struct.pack(">I", len(d)) + t + d
+                        + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF))
+  rows = b"".join(b"\x00" + arr[i].astype(">u2").tobytes() for i in range(h))
+  header = struct.pack(">IIBBBBB", w, h, 16, {1: 0, 3: 2}[c], 0, 0, 0)
+  with open(path, "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_pngs_are_refused_in_one_line_never_truncated(tmp_path, channels):
+  arr = (np.random.default_rng(0).random((40, 40, channels)) * 65535).astype(np.uint16)
+  path = str(tmp_path / "deep.png")
+  _png16(path, arr)
+  with pytest.raises(UserError, match="16") as e:
+    image_io.load_image(path, "rgb" if channels == 3 else "gray")
+  assert "\n" not in str(e.value)
+  with pytest.raises(UserError, match="16"):
+    image_io.load_mask(path)
+
+
+def test_a_mask_pixel_is_observed_when_any_channel_is_nonzero(tmp_path):
+  """Faint colours (e.g. pure dark blue, whose grayscale luma rounds to 0) count as observed."""
+  rgb = np.zeros((8, 8, 3), np.uint8)
+  rgb[0, 0] = (0, 0, 1)
+  rgb[1, 1] = (3, 0, 0)
+  path = str(tmp_path / "m.png")
+  Image.fromarray(rgb).save(path)
+  m = image_io.load_mask(path)[..., 0]
+  assert m[0, 0] == m[1, 1] == 255 and m.sum() == 2 * 255

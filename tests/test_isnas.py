@@ -243,6 +243,7 @@ def test_tiny_end_to_end_run_and_resume(tmp_path):
     assert t["members"] == members and t["resumed_members"] == 0
     assert t["compile_seconds"] + t["fit_seconds"] <= t["wall_seconds"] < timing["wall_seconds"]
     assert t["member_steps_per_sec"] == pytest.approx(members * 2 / t["fit_seconds"])
+  assert conftest.assert_strict_json(workdir) >= 2
   again = isnas_run.run(_tiny(), workdir)  # everything finished: resumed, not recomputed
   assert again["metrics"]["psd db strip mse"] == m
   assert again["timing"]["score"]["scored"] == 0
@@ -400,6 +401,7 @@ def test_tiny_nas_dataset_run(tmp_path):
   j = list(c.table_metrics).index("psd db strip mse")
   assert float(tau[j]["tau_best"]) == pytest.approx(_tau_b(-d["values"][:, j], d["best"]))
   assert os.path.isfile(os.path.join(sub, "histogram.png"))
+  assert conftest.assert_strict_json(workdir) >= 3
   again = nas_dataset.run(c, workdir)  # resumed: nothing retrained, same analysis
   assert again["per_image"][0]["kendall_best"] == summary["per_image"][0]["kendall_best"]
   assert again["per_image"][0]["member_steps_per_sec"] is None

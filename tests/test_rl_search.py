@@ -88,6 +88,7 @@ def test_tiny_search_end_to_end_with_prefilter_resume_and_final_run(tmp_path, he
   assert final["image"] == "house32.png" and np.isfinite(s["psnr_final"])
   assert os.path.isfile(os.path.join(workdir, "reward.png"))
   assert s["evaluations_per_hour"] > 0
+  assert conftest.assert_strict_json(workdir) >= 5  # config, best, prefilter, summaries
   # rerun with one more controller step: the first two steps are kept, not recomputed
   more = rl_search.run(_config(image=held_out_image, prefilter_metric="psd db strip mse",
                                prefilter_pool=8, prefilter_quantile=0.01,

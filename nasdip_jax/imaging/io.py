@@ -22,7 +22,11 @@ def _decode(path: str, what: str, to_array) -> np.ndarray:
     raise UserError(f"{what} file not found: {path}")
   try:
     with Image.open(path) as img:
+      wide = [t.args for t in img.tile if ";16" in str(t.args)]  # known before decoding only
       img.load()
+      if wide and img.mode in ("RGB", "L", "P", "1"):
+        raise UserError(f"{path}: has 16 bits per sample, which Pillow reads as {img.mode} with 8 "
+                        "(the low bits would be lost); save it with 8 bits per sample")
       return to_array(img)
   except UnidentifiedImageError:
     raise UserError(f"{path}: not an image file Pillow can read") from None
@@ -68,7 +72,8 @@ def load_image(path: str, channels: str, convert: bool = False) -> np.ndarray:
 
 def load_mask(path: str) -> np.ndarray:
   """Reads an inpainting mask (nonzero = observed) as uint8 (H, W, 1): a 1-bit, grayscale,
-  palette or RGB file, converted to grayscale by Pillow.
+  palette or RGB file; a pixel is observed when any of its channels (a palette's: its colour's)
+  is nonzero, 255 then, 0 otherwise.
 
   Raises:
     UserError: the file is missing, not an image, or has another mode (alpha, 16-bit).
@@ -77,7 +82,9 @@ def load_mask(path: str) -> np.ndarray:
     if img.mode not in MASK_MODES or "transparency" in img.info:
       raise UserError(f"{path}: a mask of mode {img.mode} is not supported; save it as 1-bit, "
                       "grayscale L or RGB, without alpha")
-    return np.asarray(img.convert("L"), dtype=np.uint8)[..., None]
+    rgb = np.asarray(img.convert("RGB") if img.mode == "P" else img, dtype=np.uint8)
+    return np.where(rgb.reshape(rgb.shape[0], rgb.shape[1], -1).any(axis=-1), 255,
+                    0).astype(np.uint8)[..., None]
 
   return _decode(path, "mask", to_array)
 

@@ -15,25 +15,38 @@ from nasdip_jax.errors import UserError  # pylint: disable=wrong-import-position
 from nasdip_jax.imaging import io as image_io  # pylint: disable=wrong-import-position
 
 
+def strict(obj):
+  """obj with every NaN or infinite float (numpy's too) as None: strict JSON has neither (a
+  PSNR of identical images, an undefined rate); containers are walked."""
+  if isinstance(obj, dict):
+    return {k: strict(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [strict(v) for v in obj]
+  if isinstance(obj, np.ndarray):
+    return strict(obj.tolist())
+  if isinstance(obj, np.generic):
+    obj = obj.item()
+  if isinstance(obj, float) and not np.isfinite(obj):
+    return None
+  return obj
+
+
+def dumps(obj, **kwargs) -> str:
+  """Strict JSON of obj (`strict`: non-finite floats as null)."""
+  return json.dumps(strict(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path: str, obj) -> None:
-  text = json.dumps(obj, indent=1, sort_keys=True, default=_to_builtin) + "\n"
+  text = dumps(obj, indent=1, sort_keys=True) + "\n"
   image_io.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def changed_settings(saved: dict, now: dict, may_change=()) -> list:
   """The fields (sorted) whose values differ between a workdir's saved config.json and the
   config dict `now` (compared as JSON), other than those in `may_change`."""
-  now = json.loads(json.dumps(now))
+  now = json.loads(dumps(now))
   return sorted(k for k in set(saved) | set(now)
                 if k not in may_change and saved.get(k) != now.get(k))
-
-
-def _to_builtin(x):
-  if isinstance(x, np.generic):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
 def write_csv(path: str, header, rows) -> None:
@@ -54,7 +67,7 @@ class MetricsWriter:
 
   def write(self, step: int, **values) -> None:
     row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
-    self._f.write(json.dumps(row) + "\n")
+    self._f.write(dumps(row) + "\n")
     self._f.flush()
 
   def close(self) -> None:

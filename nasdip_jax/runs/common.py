@@ -78,9 +78,26 @@ def check_at_least(config, names, low: int = 1) -> None:
       raise UserError(f"config.{name} must be >= {low}, got {config[name]}")
 
 
+# the fields only one task uses
+TASK_FIELDS = {"sigma": "denoise", "keep_fraction": "inpaint", "mask": "inpaint", "factor": "sr"}
+
+
 def check_degradation(config, tasks=degrade.TASKS) -> None:
   check_choice(config, "task", tasks)
   check_choice(config, "channels", image_io.CHANNELS)
+  check_used(config, (config.task,))
+
+
+def check_used(config, tasks) -> None:
+  """UserError naming a field that none of `tasks` uses but that is set away from its default
+  (e.g. a mask for denoising): a setting that would silently do nothing."""
+  defaults = ml_collections.ConfigDict()
+  degradation_fields(defaults)
+  image_fields(defaults)
+  for name, task in TASK_FIELDS.items():
+    if name in config and task not in tasks and config[name] != defaults[name]:
+      raise UserError(f"config.{name} is for task {task!r} only; this run's task is "
+                      f"{' / '.join(tasks)}, so --config.{name}={config[name]} would do nothing")
 
 
 def check_fit(config, min_input_depth: int = 1) -> None:

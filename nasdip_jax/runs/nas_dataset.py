@@ -67,6 +67,7 @@ def _check(config) -> None:
   if bad or not config.tasks:
     raise UserError(f"config.tasks must be a non-empty subset of {TASKS}, got {config.tasks}")
   common.check_choice(config, "channels", image_io.CHANNELS)
+  common.check_used(config, tuple(config.tasks))
   candidates.check_candidates(config)
   common.check_at_least(config, ["num_steps"])
   common.check_at_least(config, ["crop_size"], 0)

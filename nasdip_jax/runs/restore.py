@@ -65,10 +65,9 @@ def _builder(config, problem):
       rngs=nnx.Rngs(params=key))
 
 
-def prepare(config):
-  """Everything before the first step: problem, model, compiled step and initial state."""
-  _check_config(config)
-  path, spec, problem = common.load_problem(config)
+def prepare(config, spec, problem, compile_step: bool = True):
+  """Everything before the first step: model, initial state and (if asked) the compiled step
+  (None otherwise); UserError if it needs more memory than there is."""
   cfg = common.fit_config(config)
   key = jax.random.key(config.seed)
   init_key, data_key = jax.random.split(key)
@@ -76,6 +75,8 @@ def prepare(config):
   graphdef, params = nnx.split(model, nnx.Param)
   data = dip.init_data(data_key, problem, cfg)
   state = dip.init_state(params, dip.make_optimizer(cfg), problem, cfg)
+  if not compile_step:
+    return model, data, state, None
   compiled = dip.compile_single_fit(graphdef, spec, cfg, state, data, config.steps_per_call,
                                     config.loop)
   limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes(1)
@@ -83,7 +84,17 @@ def prepare(config):
     h, w = problem.clean.shape[1:3]
     raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
                     f"than the {limit / 2**20:.0f} MiB available; use a smaller image or network")
-  return path, spec, problem, model, data, state, compiled
+  return model, data, state, compiled
+
+
+def _checkpoint_step(ckpt_dir: str):
+  """The step of the checkpoint in ckpt_dir, None if there is none (nothing is created)."""
+  if not os.path.isdir(ckpt_dir):
+    return None
+  checkpointer = checkpoints.FitCheckpointer(ckpt_dir)
+  step = checkpointer.latest_step()
+  checkpointer.close()
+  return step
 
 
 def _trim_metrics(path: str, step: int) -> None:
@@ -103,15 +114,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.num_seeds > 1:
     return run_seeds(config, workdir)
   t_start = time.perf_counter()
+  _check_config(config)
+  path, spec, problem = common.load_problem(config)
+  ckpt_dir = os.path.join(workdir, "checkpoint")
+  resume = _checkpoint_step(ckpt_dir)
+  if resume:  # checked before anything compiles
+    common.check_rerun(workdir, config.to_dict(), RESUMABLE)
+    if resume > config.num_steps:
+      raise UserError(f"{workdir} holds a run checkpointed at step {resume}, past "
+                      f"config.num_steps={config.num_steps}; use a new --workdir (or at least "
+                      f"{resume} steps)")
   with jax.default_matmul_precision(config.matmul_precision):
-    path, spec, problem, model, data, state, compiled = prepare(config)
+    # a finished run (checkpointed at its last step) only rewrites its outputs: no compiling
+    model, data, state, compiled = prepare(config, spec, problem,
+                                           compile_step=resume != config.num_steps)
     files.make_workdir(workdir)
-    ckpt_dir = os.path.join(workdir, "checkpoint")
     checkpointer = (checkpoints.FitCheckpointer(ckpt_dir)
-                    if config.checkpoint_every or os.path.isdir(ckpt_dir) else None)
-    resume = checkpointer is not None and checkpointer.latest_step()
-    if resume:
-      common.check_rerun(workdir, config.to_dict(), RESUMABLE)
+                    if config.checkpoint_every or resume else None)
     history = None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
@@ -181,9 +200,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "num_fallbacks": int(state.num_fallbacks), "resumed_from_step": resumed_from,
       "steps_per_sec": ((int(state.step) - resumed_from) / fit_seconds
                         if int(state.step) > resumed_from else None),
-      "compile_seconds": compiled.compile_seconds,
+      "compile_seconds": compiled.compile_seconds if compiled else 0.0,
       "wall_seconds": time.perf_counter() - t_start, "memory_mib": (
-          None if compiled.memory_bytes is None else compiled.memory_bytes / 2**20),
+          compiled.memory_bytes / 2**20 if compiled and compiled.memory_bytes else None),
       **common.device_info(), "loop": dip.resolve_loop(config.loop)}
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary
@@ -264,9 +283,9 @@ def _write_seed_outputs(config, workdir, path, problem, result, seeds, summary) 
     image_io.save_png(os.path.join(workdir, f"restored_best_seed{seed}.png"), result.best[i])
   files.save_curves(os.path.join(workdir, "curves.npz"), result.curves)
   psnr = result.curves["psnr"]
-  rows = [json.dumps({"step": s, "psnr_mean": float(psnr[:, s].mean()),
-                      "psnr_std": float(psnr[:, s].std()),
-                      "loss_mean": float(result.curves["loss"][:, s].mean())})
+  rows = [files.dumps({"step": s, "psnr_mean": float(psnr[:, s].mean()),
+                       "psnr_std": float(psnr[:, s].std()),
+                       "loss_mean": float(result.curves["loss"][:, s].mean())})
           for s in range(config.num_steps) if s % config.log_every == 0 or
           s == config.num_steps - 1]
   image_io.atomic_write(os.path.join(workdir, "metrics.jsonl"),
