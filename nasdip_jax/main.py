@@ -102,13 +102,14 @@ def main(argv):
   except UserError as e:
     _fail(e)
   keys = [k for k in ("task", "image", "num_seeds", "psnr_final", "psnr_final_std", "ssim_final",
-                      "psnr_best",
-                      "psnr_best_std", "best_step", "steps_per_sec")
+                      "psnr_best", "psnr_best_std", "best_step", "steps_per_sec")
           if k in summary]
   if jax.process_index() != 0:
     return
   print(" ".join(f"{k}={summary[k]:.3f}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
                  for k in keys))
+  if "restored" in summary:
+    print(f"restored image: {summary['restored']}")
   print(f"results in {_WORKDIR.value}")
 
 

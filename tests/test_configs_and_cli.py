@@ -89,6 +89,13 @@ def test_cli_end_to_end_writes_every_output(tmp_path):
   assert curves["psnr"][-1] == pytest.approx(summary["psnr_final"])
   assert Image.open(os.path.join(workdir, "restored.png")).size == (64, 64)
   assert Image.open(os.path.join(workdir, "corrupted.png")).size == (16, 16)
+  # without a terminal: what happens and where the result is, one line each, no library noise
+  err = r.stderr.splitlines()
+  assert "nasdip_jax: compiling the sr step for a 64x64 image..." in err, r.stderr[-2000:]
+  assert any(line.startswith("nasdip_jax: sr: 12/12 steps, psnr ") for line in err), err
+  assert not [line for line in err if "Waiting for previous save" in line]
+  assert r.stdout.splitlines()[-2:] == [f"restored image: {workdir}/restored.png",
+                                        f"results in {workdir}"]
 
 
 def test_overrides_of_fields_pass_and_the_first_unknown_one_is_named():

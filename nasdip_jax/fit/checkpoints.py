@@ -14,7 +14,10 @@ class FitCheckpointer:
   def __init__(self, directory: str):
     self._manager = ocp.CheckpointManager(
         os.path.abspath(directory),
-        options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+        # synchronous: every save is waited for anyway (and async saves log a warning on
+        # each save about waiting for the previous one)
+        options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
+                                             enable_async_checkpointing=False))
 
   def latest_step(self):
     return self._manager.latest_step()

@@ -4,17 +4,16 @@ scoring with progress saved in the workdir (resumed by a rerun).
 """
 
 import os
-import sys
 import time
 
 import jax
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
 from nasdip_jax import compilations
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import io as image_io
+from nasdip_jax.report import progress
 from nasdip_jax.runs import common
 from nasdip_jax.search import isnas
 from nasdip_jax.search import psd_metrics
@@ -114,7 +113,10 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
                              config.num_outputs, config.num_inits, config.init_prng, devices)
   base = jax.random.key(config.seed)
   t0 = time.perf_counter()
-  bar = tqdm(total=n, initial=done, disable=not sys.stderr.isatty(), desc="scoring", unit="cand")
+  if done < n:
+    progress.say(f"scoring {n - done} of {n} candidates at width {config.width} on a {w}x{h} "
+                 f"image ({len(devices)} device(s), {threads} in flight); compiling first...")
+  bar = progress.Progress(n, "scoring", "candidate", initial=done)
   start, first_seconds = done, 0.0
   # the first candidate alone (its compilation, timed apart), then batches of twice the
   # candidates in flight (each thread has a next one queued)
@@ -134,7 +136,7 @@ def score(config, spec, problem, genotypes, workdir) -> tuple:
         image_io.atomic_write(path, lambda f, d=done: np.savez(
             f, values=values, done=d, metrics=np.array(metrics_)))
         saved, saved_at = done, _clock()
-      bar.update(done - bar.n)
+      bar.update(done)
   bar.close()
   seconds, scored = time.perf_counter() - t0, n - start
   return values, {"seconds": seconds, "first_call_seconds": first_seconds,

@@ -84,8 +84,16 @@ TASK_FIELDS = {"sigma": "denoise", "keep_fraction": "inpaint", "mask": "inpaint"
 
 def check_degradation(config, tasks=degrade.TASKS) -> None:
   check_choice(config, "task", tasks)
+  check_degradation_fields(config, (config.task,))
+
+
+def check_degradation_fields(config, tasks) -> None:
+  """The degradation fields of a run doing `tasks` (keep_fraction and factor are checked by
+  `imaging.degrade.make_problem`)."""
   check_choice(config, "channels", image_io.CHANNELS)
-  check_used(config, (config.task,))
+  check_used(config, tasks)
+  if config.sigma < 0:
+    raise UserError(f"config.sigma must be >= 0 (0..255 scale), got {config.sigma}")
 
 
 def check_used(config, tasks) -> None:
@@ -230,7 +238,8 @@ def write_restoration(out: str, spec, problem, result, index: int, title: str) -
   files.psnr_curve(os.path.join(out, "psnr.png"),
                    {"PSNR vs ground truth": result.curves["psnr"][index]},
                    int(result.best_step[index]), title)
-  return {"psnr_final": float(result.curves["psnr"][index, -1]),
+  return {"restored": os.path.join(out, "restored.png"),
+          "psnr_final": float(result.curves["psnr"][index, -1]),
           "psnr_best": float(result.best_psnr[index]), "best_step": int(result.best_step[index]),
           "ssim_final": quality(spec, problem, final)["ssim"],
           "ssim_best": quality(spec, problem, best)["ssim"]}

@@ -23,6 +23,7 @@ from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.report import files
+from nasdip_jax.report import progress
 from nasdip_jax.runs import candidates
 from nasdip_jax.runs import common
 from nasdip_jax.runs import genotype_fit
@@ -84,6 +85,9 @@ def _select(config, spec, problem, small, names, genotypes, values, metric, work
   train_key = jax.random.fold_in(jax.random.key(config.seed), 1)
   keys = jnp.stack([jax.random.fold_in(train_key, int(i)) for i in order])
   top = [genotypes[i] for i in order]
+  h, w = small.clean.shape[1:3]
+  progress.say(f"{metric}: training its top {len(top)} for {config.num_steps} steps at {w}x{h} "
+               f"({genotype_fit.resolve_network(config.network)} networks)...")
   result = genotype_fit.fit_genotypes(config, spec, top, [small], keys, config.num_steps,
                                       os.path.join(out, "cohort"))
   y = spec.task == "sr" and problem.observation.shape[-1] == 3
@@ -104,6 +108,8 @@ def _select(config, spec, problem, small, names, genotypes, values, metric, work
   image_io.atomic_write(os.path.join(out, "selected.txt"),
                         lambda f: f.write((names[order[chosen]] + "\n").encode()))
   final_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  progress.say(f"{metric}: selected {names[order[chosen]]}; training {names[final_idx]} at "
+               "full size...")
   final = genotype_fit.fit_genotypes(config, spec, [genotypes[final_idx]], [problem],
                                      final_key[None],
                                      config.final_steps or config.num_steps,
@@ -123,15 +129,23 @@ def _timing(info: dict) -> dict:
                                    "fit_seconds", "wall_seconds", "member_steps_per_sec")}
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Runs ISNAS-DIP on config.image for each metric of config.rank_by."""
-  t_start = time.perf_counter()
+def check(config):
+  """Everything `run` checks before it writes or compiles (the fields, the image, the metrics'
+  sizes, the candidates): UserError on bad input; returns (path, spec, problem, names,
+  genotypes, unbuildable ones skipped)."""
   _check_config(config)
   path, spec, problem = common.load_problem(config)
   common.check_metric_sizes(config.table_metrics, problem)
   names, genotypes, skipped = candidates.candidate_genotypes(config)
   if len(genotypes) < config.top_n:
     raise UserError(f"only {len(genotypes)} buildable candidates for top_n={config.top_n}")
+  return path, spec, problem, names, genotypes, skipped
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Runs ISNAS-DIP on config.image for each metric of config.rank_by."""
+  t_start = time.perf_counter()
+  path, spec, problem, names, genotypes, skipped = check(config)
   common.check_rerun(workdir, config.to_dict(), RERUN_MAY_CHANGE)
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
@@ -161,6 +175,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   first = per_metric[config.rank_by[0]]
   summary.update(psnr_final=first["psnr_final"], psnr_best=first["psnr_best"],
                  ssim_final=first["ssim_final"], ssim_best=first["ssim_best"],
+                 restored=first["restored"],
                  selected=first["selected"])
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

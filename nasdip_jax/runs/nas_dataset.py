@@ -66,8 +66,7 @@ def _check(config) -> None:
   bad = [t for t in config.tasks if t not in TASKS]
   if bad or not config.tasks:
     raise UserError(f"config.tasks must be a non-empty subset of {TASKS}, got {config.tasks}")
-  common.check_choice(config, "channels", image_io.CHANNELS)
-  common.check_used(config, tuple(config.tasks))
+  common.check_degradation_fields(config, tuple(config.tasks))
   candidates.check_candidates(config)
   common.check_at_least(config, ["num_steps"])
   common.check_at_least(config, ["crop_size"], 0)
@@ -155,8 +154,10 @@ def _one(sub, loaded, workdir, names, genotypes) -> dict:
   return analysis
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Builds (or resumes) the dataset for every task and image, then analyses it."""
+def check(config):
+  """Everything `run` checks before it writes or compiles (the fields, every image, the
+  metrics' sizes, the architectures): UserError on bad input; returns (names, genotypes, the
+  per task and image configs and their loaded problems)."""
   _check(config)
   names, genotypes, skipped = candidates.candidate_genotypes(config)
   if skipped:
@@ -167,10 +168,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   loaded = [common.load_problem(sub) for sub in subs]  # bad input: before any file
   for _, _, problem in loaded:
     common.check_metric_sizes(config.table_metrics, problem)
-  dirs = [os.path.join(workdir, sub.task, _image_name(sub)) for sub in subs]
-  if len(set(dirs)) < len(dirs):
+  entries = [(sub.task, _image_name(sub)) for sub in subs]
+  if len(set(entries)) < len(entries):
     raise UserError("config.images has two images of the same file name (each gets "
                     "<task>/<name>/); rename one")
+  return names, genotypes, subs, loaded
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Builds (or resumes) the dataset for every task and image, then analyses it."""
+  names, genotypes, subs, loaded = check(config)
+  dirs = [os.path.join(workdir, sub.task, _image_name(sub)) for sub in subs]
   for sub, d in zip(subs, dirs):
     common.check_rerun(d, sub.to_dict(), RERUN_MAY_CHANGE)
   files.make_workdir(workdir)

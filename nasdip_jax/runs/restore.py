@@ -6,14 +6,12 @@
 
 import json
 import os
-import sys
 import time
 
 import jax
 import ml_collections
 import numpy as np
 from flax import nnx
-from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import checkpoints
@@ -23,6 +21,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.nets import registry
 from nasdip_jax.report import files
+from nasdip_jax.report import progress
 from nasdip_jax.runs import common
 
 # Fields a resumed run may change; any other difference means a different experiment.
@@ -55,6 +54,13 @@ def _check_config(config) -> None:
   common.check_execution(config)
   common.check_at_least(config, ["crop_size"], 0)
   common.check_at_least(config, ["num_steps", "log_every", "crop_multiple", "num_seeds"])
+
+
+def check(config):
+  """Everything `run` checks before it writes or compiles (the fields, the image and mask):
+  UserError on bad input; returns (path, spec, problem)."""
+  _check_config(config)
+  return common.load_problem(config)
 
 
 def _builder(config, problem):
@@ -114,8 +120,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.num_seeds > 1:
     return run_seeds(config, workdir)
   t_start = time.perf_counter()
-  _check_config(config)
-  path, spec, problem = common.load_problem(config)
+  path, spec, problem = check(config)
   ckpt_dir = os.path.join(workdir, "checkpoint")
   resume = _checkpoint_step(ckpt_dir)
   if resume:  # checked before anything compiles
@@ -124,6 +129,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       raise UserError(f"{workdir} holds a run checkpointed at step {resume}, past "
                       f"config.num_steps={config.num_steps}; use a new --workdir (or at least "
                       f"{resume} steps)")
+  h, w = problem.clean.shape[1:3]
+  if resume == config.num_steps:
+    progress.say(f"{workdir} holds this run, finished: rewriting its outputs")
+  else:
+    progress.say(f"compiling the {config.task} step for a {w}x{h} image...")
   with jax.default_matmul_precision(config.matmul_precision):
     # a finished run (checkpointed at its last step) only rewrites its outputs: no compiling
     model, data, state, compiled = prepare(config, spec, problem,
@@ -136,6 +146,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if resume:
       state, history = checkpointer.restore(state, dip.STEP_METRICS)
       _trim_metrics(metrics_path, int(state.step))
+      if resume < config.num_steps:
+        progress.say(f"resuming from step {resume} of {config.num_steps}")
     elif os.path.exists(metrics_path):
       os.remove(metrics_path)
     files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
@@ -145,22 +157,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     resumed_from = int(state.step)
     writer = files.MetricsWriter(metrics_path)
-    bar = tqdm(total=config.num_steps, initial=resumed_from, disable=not sys.stderr.isatty(),
-               desc=config.task, unit="step")
-    progress = {"logged": resumed_from, "saved": resumed_from}
+    bar = progress.Progress(config.num_steps, config.task, "step", initial=resumed_from)
+    marks = {"logged": resumed_from, "saved": resumed_from}
 
     def on_chunk(st, curves):
       done = curves["loss"].shape[-1]
-      for s in range(progress["logged"], done):
+      for s in range(marks["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
           writer.write(s, **{k: curves[k][s] for k in dip.STEP_METRICS})
-      bar.update(done - progress["logged"])
-      bar.set_postfix(psnr=f"{curves['psnr'][-1]:.2f}")
-      progress["logged"] = done
-      if config.checkpoint_every and (done // config.checkpoint_every > progress["saved"] //
-                           config.checkpoint_every or done == config.num_steps):
+      bar.update(done, psnr=float(curves["psnr"][-1]))
+      marks["logged"] = done
+      if config.checkpoint_every and (done // config.checkpoint_every > marks["saved"] //
+                                      config.checkpoint_every or done == config.num_steps):
         checkpointer.save(st, curves)
-        progress["saved"] = done
+        marks["saved"] = done
 
     t_fit = time.perf_counter()
     state, curves = dip.fit(compiled, state, data, config.num_steps, config.steps_per_call,
@@ -189,6 +199,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    int(state.best_step), f"{config.task} {name}")
   summary = {
       "task": config.task, "image": name, "image_path": path, "model": config.model,
+      "restored": os.path.join(workdir, "restored.png"),
       "genotype": registry.genotype_name(config.model, config.genotype),
       "image_size": list(problem.clean.shape[1:3]), "seed": config.seed,
       "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
@@ -216,10 +227,9 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   always the one of config.seed). Finished seeds survive a kill: rerun to resume.
   """
   t_start = time.perf_counter()
-  _check_config(config)
+  path, spec, problem = check(config)
   if os.path.isdir(os.path.join(workdir, "cohort")):
     common.check_rerun(workdir, config.to_dict(), RESUMABLE)
-  path, spec, problem = common.load_problem(config)
   n = config.num_seeds
   with jax.default_matmul_precision(config.matmul_precision):
     builder = _builder(config, problem)
@@ -230,13 +240,13 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if writer:
       files.make_workdir(workdir)
       files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    bar = tqdm(total=n * config.num_steps, disable=not sys.stderr.isatty(), desc=config.task,
-               unit="step")
+    progress.say(f"{n} seeds of the {config.task} fit as one cohort (compiling first)...")
+    bar = progress.Progress(n * config.num_steps, config.task, "member step")
     shown = {}
 
     def on_chunk(idx, curves):
       steps, key = curves["loss"].shape[-1], tuple(idx)
-      bar.update(len(idx) * (steps - shown.get(key, 0)))
+      bar.update(bar.done + len(idx) * (steps - shown.get(key, 0)))
       shown[key] = steps
 
     result = cohort.train(recipe, members, config.num_steps, **common.cohort_options(config),

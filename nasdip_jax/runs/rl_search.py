@@ -23,7 +23,6 @@ import glob
 import json
 import os
 import shutil
-import sys
 import time
 import zlib
 
@@ -31,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
@@ -39,6 +37,7 @@ from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import image_sets
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.report import files
+from nasdip_jax.report import progress
 from nasdip_jax.runs import common
 from nasdip_jax.runs import genotype_fit
 from nasdip_jax.search import controller as controller_lib
@@ -297,11 +296,10 @@ def _write_reports(workdir, config, history, decisions, reward_fn) -> dict:
 
 
 def _final_run(config, best, workdir) -> dict:
-  """The best genotype restores config.image (uncropped but for the multiple of 32) for
-  config.final_steps or t* steps with the search's fit settings, from key `seed` as a restore
-  run's; writes workdir's images, PSNR plot and summary.json."""
-  path, spec, problem = common.load_image_problem(config, config.image, 0, common.CROP_MULTIPLE,
-                                                  "")
+  """The best genotype restores config.image (`_final_problem`) for config.final_steps or t*
+  steps with the search's fit settings, from key `seed` as a restore run's; writes workdir's
+  images, PSNR plot and summary.json."""
+  path, spec, problem = _final_problem(config)
   steps = config.final_steps or best["t_star"]
   os.makedirs(workdir, exist_ok=True)
   result = genotype_fit.fit_genotypes(config, spec, [gt.from_name(best["name"])], [problem],
@@ -316,31 +314,46 @@ def _final_run(config, best, workdir) -> dict:
   return summary
 
 
+def _final_problem(config):
+  """(path, spec, problem) of the final run: config.image uncropped but for the multiple of 32."""
+  return common.load_image_problem(config, config.image, 0, common.CROP_MULTIPLE, "")
+
+
+def check(config):
+  """Everything `run` checks before it writes or compiles (the fields, the training images,
+  the prefilter metric's size, the final run's image): UserError on bad input; returns
+  (training image names, spec, problems)."""
+  _check_config(config)
+  image_names, spec, problems = load_train_problems(config)
+  if config.prefilter_metric:  # scored on the first training image
+    common.check_metric_sizes([config.prefilter_metric], problems[0])
+  if config.final_run:
+    _final_problem(config)
+  return image_names, spec, problems
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Searches for config.num_controller_steps steps (resuming a killed run), then restores
   config.image with the best genotype for t* steps."""
   t_start = time.perf_counter()
-  _check_config(config)
+  image_names, spec, problems = check(config)
   decisions = _decisions(config)
   rcfg = _reinforce_config(config)
   # fields missing from an older workdir's config count as their defaults
   common.check_rerun(workdir, config.to_dict(), ("num_controller_steps", "final_run",
                                                  "final_steps"), base_config().to_dict())
-  image_names, spec, problems = load_train_problems(config)
-  if config.prefilter_metric:  # scored on the first training image
-    common.check_metric_sizes([config.prefilter_metric], problems[0])
   files.make_workdir(workdir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
   total = config.num_controller_steps
-  bar = tqdm(total=total, disable=not sys.stderr.isatty(), desc=f"{config.sampler} search",
-             unit="step")
+  progress.say(f"{config.sampler} search: {total} steps of {config.samples_per_step} samples, "
+               f"each fitted to {len(problems)} training image(s) for {config.num_steps} steps")
+  bar = progress.Progress(total, f"{config.sampler} search", "controller step")
   with jax.default_matmul_precision(config.matmul_precision):
     reward_fn = DipReward(config, spec, problems, workdir)
 
     def on_step(history):
       best = _write_reports(workdir, config, history, decisions, reward_fn)
-      bar.update(len(history["baseline"]) - bar.n)
-      bar.set_postfix(best=f"{best.get('reward', float('nan')):.2f}")
+      bar.update(len(history["baseline"]), best_reward=best.get("reward", float("nan")))
 
     history = reinforce.search(decisions, rcfg, reward_fn, total, workdir, config.seed, on_step)
     bar.close()
@@ -362,7 +375,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       final = _final_run(config, best, os.path.join(workdir, "final"))
     summary.update(image=final["image"], genotype=best["name"], t_star=best["t_star"],
                    psnr_final=final["psnr_final"], psnr_best=final["psnr_best"],
-                   ssim_final=final["ssim_final"], best_step=final["best_step"])
+                   ssim_final=final["ssim_final"], best_step=final["best_step"],
+                   restored=final["restored"])
   summary["wall_seconds"] = time.perf_counter() - t_start
   files.write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

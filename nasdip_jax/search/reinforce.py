@@ -116,8 +116,8 @@ class _Checkpointer:
 
   def __init__(self, directory: str):
     self._manager = ocp.CheckpointManager(
-        os.path.abspath(directory), options=ocp.CheckpointManagerOptions(max_to_keep=2,
-                                                                         create=True))
+        os.path.abspath(directory), options=ocp.CheckpointManagerOptions(
+            max_to_keep=2, create=True, enable_async_checkpointing=False))  # waited for anyway
 
   def save(self, state: State, history: dict) -> None:
     self._manager.save(int(state.step), args=ocp.args.StandardSave(
