@@ -222,13 +222,6 @@ def device_info() -> dict:
   return {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
 
 
-def quality(spec, problem, image) -> dict:
-  """PSNR and SSIM of one (H, W, C) estimate against the problem's ground truth."""
-  clean = problem.clean[0]
-  return {"psnr": degrade.quality(spec, clean, image),
-          "ssim": degrade.structural(spec, clean, image)}
-
-
 def write_restoration(out: str, spec, problem, result, index: int, title: str) -> dict:
   """Member `index` of a cohort result restoring `problem`: writes restored.png (final step),
   restored_best.png (oracle best) and psnr.png into out; returns their PSNR, SSIM and best step."""
@@ -241,5 +234,5 @@ def write_restoration(out: str, spec, problem, result, index: int, title: str) -
   return {"restored": os.path.join(out, "restored.png"),
           "psnr_final": float(result.curves["psnr"][index, -1]),
           "psnr_best": float(result.best_psnr[index]), "best_step": int(result.best_step[index]),
-          "ssim_final": quality(spec, problem, final)["ssim"],
-          "ssim_best": quality(spec, problem, best)["ssim"]}
+          "ssim_final": degrade.structural(spec, problem.clean[0], final),
+          "ssim_best": degrade.structural(spec, problem.clean[0], best)}

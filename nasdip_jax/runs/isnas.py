@@ -98,7 +98,7 @@ def _select(config, spec, problem, small, names, genotypes, values, metric, work
                    "psnr_to_average"],
                   [[r, names[i], float(values[i, col]), float(weights[r]),
                     float(result.curves["psnr"][r, -1]),
-                    common.quality(spec, small, result.final[r])["ssim"],
+                    degrade.structural(spec, small.clean[0], result.final[r]),
                     float(result.best_psnr[r]), float(to_avg[r])] for r, i in enumerate(order)])
   for r in range(len(order)):
     image_io.save_png(os.path.join(out, f"member_{r:02d}.png"), result.final[r])
