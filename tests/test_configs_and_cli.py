@@ -191,12 +191,12 @@ def _img(tmp_path, arr, name="img.png"):
     (lambda t: _img(t, np.zeros((20, 64, 3), np.uint8)), {}, "smaller than the network's 32-px"),
     (lambda t: str(t / "nope.png"), {}, "image file not found"),
     (lambda t: str(t), {}, "image path is a directory, not a file"),
-    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblur"}, "config.task"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblurring"}, "config.task"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"model": "unet"}, "unknown model"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 0}, "num_seeds"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"execution": "pmap"}, "execution"),
-    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 2, "task": "deblur"},
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 2, "task": "colourise"},
      "config.task"),
 ])
 def test_bad_input_is_refused_before_writing(tmp_path, make, overrides, match):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import operators
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
@@ -78,7 +79,7 @@ def test_save_png_is_atomic_and_round_trips(tmp_path, rgb_u8):
 def test_denoise_problem(rgb_u8):
   spec, p = degrade.make_problem(rgb_u8, "denoise", np.random.default_rng(0), sigma=25)
   x = image_io.to_float(rgb_u8)
-  assert spec == degrade.OperatorSpec("denoise")
+  assert spec == degrade.OperatorSpec("denoise", operators.Identity())
   assert p.observation.dtype == np.float32 and p.observation.shape == (1, 64, 96, 3)
   assert p.observation.min() >= 0 and p.observation.max() <= 1
   np.testing.assert_array_equal(p.clean[0], x)
@@ -141,7 +142,7 @@ def test_bad_mask_files_are_refused(tmp_path, make, match):
 @pytest.mark.parametrize("factor", [2, 4, 8])
 def test_sr_problem(rgb_u8, factor):
   spec, p = degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=factor)
-  assert spec == degrade.OperatorSpec("sr", factor)
+  assert spec == degrade.OperatorSpec("sr", operators.Downsample(factor))
   # the reference's LR image: Pillow's Lanczos resize of the HR image, called directly
   lr = np.asarray(Image.fromarray(rgb_u8).resize((96 // factor, 64 // factor),
                                                  Image.Resampling.LANCZOS))
@@ -151,7 +152,7 @@ def test_sr_problem(rgb_u8, factor):
 
 def test_bad_task_and_factor(rgb_u8):
   with pytest.raises(UserError, match="unknown task"):
-    degrade.make_problem(rgb_u8, "deblur", np.random.default_rng(0))
+    degrade.make_problem(rgb_u8, "deblurring", np.random.default_rng(0))
   with pytest.raises(UserError, match="factor must be 2, 4 or 8"):
     degrade.make_problem(rgb_u8, "sr", np.random.default_rng(0), factor=3)
 

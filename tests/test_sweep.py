@@ -88,7 +88,7 @@ def test_the_shipped_denoising_sweep(sweep):
 @pytest.mark.parametrize("entry,message", [
     ({"image": "/no such dir/x.png"}, "image file not found: /no such dir/x.png"),
     ({"sigma": -5.0}, "config.sigma"),
-    ({"task": "sr", "sigma": 50.0}, "config.sigma is for task 'denoise' only")])
+    ({"task": "sr", "sigma": 50.0}, "config.sigma is for task denoise only")])
 def test_an_entry_its_run_would_refuse_stops_the_sweep_before_anything_runs(
     sweep, tmp_path, entry, message):
   path = _config(tmp_path, [{"seed": 1}, entry])

@@ -1,7 +1,8 @@
 """Restoration problems: degrade a clean image, and the forward operator the DIP loss uses.
 
 A `Problem` holds arrays only (a pytree, so cohorts of problems stack and vmap); what is static
-(the task, the SR factor) lives in `OperatorSpec`, a hashable dataclass.
+(the task and its linear operator from `imaging.operators`) lives in `OperatorSpec`, a hashable
+dataclass.
 """
 
 import dataclasses
@@ -13,24 +14,27 @@ import numpy as np
 from nasdip_jax.errors import UserError
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.imaging import metrics
+from nasdip_jax.imaging import operators
 from nasdip_jax.imaging import resample
 
-TASKS = ("denoise", "inpaint", "sr")
+TASKS = ("denoise", "inpaint", "sr", "deblur", "single_pixel")
+# the tasks whose operator the caller describes (make_problem's `operator`)
+OPERATOR_TASKS = ("deblur", "single_pixel")
 
 
 @dataclasses.dataclass(frozen=True)
 class OperatorSpec:
-  """Static description of a task's forward operator A and its quality metric."""
+  """Static description of a task: its forward operator A and its quality metric."""
   task: str
-  factor: int = 1
+  operator: operators.Operator = operators.Identity()
+
+  @property
+  def factor(self) -> int:
+    return getattr(self.operator, "factor", 1)
 
   def apply(self, x, mask):
-    """A(x) for NHWC x: identity, x * mask, or the Lanczos-2 downsampler."""
-    if self.task == "denoise":
-      return x
-    if self.task == "inpaint":
-      return x * mask
-    return resample.lanczos2_downsample(x, self.factor)
+    """A(x) for NHWC x (the operator's `apply`)."""
+    return self.operator.apply(x, mask)
 
   def quality(self, clean, estimate):
     """PSNR against the ground truth: plain for denoise/inpaint, NAS-DIP's Y-crop for SR."""
@@ -54,7 +58,8 @@ class Problem(NamedTuple):
 
 def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
                  sigma: float = 25.0, keep_fraction: float = 0.5,
-                 mask_u8: Optional[np.ndarray] = None, factor: int = 4
+                 mask_u8: Optional[np.ndarray] = None, factor: int = 4,
+                 operator: Optional[operators.Operator] = None, noise_std: float = 0.0
                  ) -> tuple[OperatorSpec, Problem]:
   """Degrades a cropped uint8 (H, W, C) image as the reference scripts do.
 
@@ -62,6 +67,8 @@ def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
   inpaint: mask = U[0,1) > 1 - keep_fraction per pixel (1 = observed), or a given mask image
            (nonzero = observed); observation x * mask.
   sr:      LR = Pillow Lanczos resize of the HR image to exactly HR / factor (uint8).
+  deblur, single_pixel: A x + N(0, noise_std^2) for the given `operator` (noise on the [0, 1]
+           scale, not clipped; a Hadamard operator's unmeasured coefficients stay 0).
   """
   if task not in TASKS:
     raise UserError(f"unknown task {task!r}; choose from {TASKS}")
@@ -73,7 +80,17 @@ def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
       raise UserError(f"sigma must be >= 0, got {sigma}")
     noisy = x + rng.normal(0.0, sigma / 255.0, x.shape).astype(np.float32)
     y = np.clip(noisy, 0.0, 1.0).astype(np.float32)
-    spec = OperatorSpec("denoise")
+    spec = OperatorSpec("denoise", operators.Identity())
+  elif task in OPERATOR_TASKS:
+    if operator is None:
+      raise ValueError(f"task {task!r} needs its operator")
+    if noise_std < 0:
+      raise UserError(f"noise_std must be >= 0 ([0, 1] scale), got {noise_std}")
+    y = np.asarray(operator.apply(jnp.asarray(x[None]), jnp.asarray(mask[None])))[0]
+    y = y + rng.normal(0.0, noise_std, y.shape).astype(np.float32)
+    if isinstance(operator, operators.Hadamard):
+      y = y * operator.selection[:, :, None]
+    spec = OperatorSpec(task, operator)
   elif task == "inpaint":
     if mask_u8 is not None:
       if mask_u8.shape[:2] != (h, w):
@@ -85,7 +102,7 @@ def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
         raise UserError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
       mask = (rng.random((h, w, 1)) > 1.0 - keep_fraction).astype(np.float32)
     y = x * mask
-    spec = OperatorSpec("inpaint")
+    spec = OperatorSpec("inpaint", operators.Mask())
   else:
     if factor not in (2, 4, 8):
       raise UserError(f"SR factor must be 2, 4 or 8, got {factor}")
@@ -93,15 +110,25 @@ def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
       raise UserError(f"image size {w}x{h} is not divisible by the SR factor {factor}")
     lr = resample.pil_resize(clean_u8, (w // factor, h // factor))
     y = image_io.to_float(lr)
-    spec = OperatorSpec("sr", factor)
+    spec = OperatorSpec("sr", operators.Downsample(factor))
   return spec, Problem(y[None], x[None], mask[None])
 
 
+def observation_image(spec: OperatorSpec, problem: Problem) -> np.ndarray:
+  """The observation as people look at it: itself, or its back-projection A^T b for
+  single-pixel measurements."""
+  if spec.task == "single_pixel":
+    return np.asarray(spec.operator.adjoint(jnp.asarray(problem.observation),
+                                            jnp.asarray(problem.mask)))[0]
+  return problem.observation[0]
+
+
 def baseline_estimate(spec: OperatorSpec, problem: Problem) -> np.ndarray:
-  """The trivial restoration to compare against: the observation itself, or bicubic for SR."""
-  y = problem.observation[0]
+  """The trivial restoration to compare against: the observation as people look at it, or
+  bicubic for SR."""
   if spec.task != "sr":
-    return y
+    return observation_image(spec, problem)
+  y = problem.observation[0]
   h, w = problem.clean.shape[1:3]
   up = resample.pil_resize(image_io.to_uint8(y), (w, h), resample=resample.Image.Resampling.BICUBIC)
   return image_io.to_float(up)

@@ -89,6 +89,23 @@ def load_mask(path: str) -> np.ndarray:
   return _decode(path, "mask", to_array)
 
 
+def load_kernel(path: str) -> np.ndarray:
+  """A blur kernel as a float64 2-D array: a `.npy` array, or an image file (its luminance),
+  unnormalised. A file that is neither is a one-line UserError."""
+  if path.endswith(".npy"):
+    if not os.path.isfile(path):
+      raise UserError(f"kernel file not found: {path}")
+    try:
+      k = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+      raise UserError(f"{path}: not a .npy array ({e})") from None
+    if k.ndim != 2 or not np.issubdtype(k.dtype, np.number):
+      raise UserError(f"{path}: a kernel must be a 2-D numeric array, got shape {k.shape} "
+                      f"of {k.dtype}")
+    return k.astype(np.float64)
+  return _decode(path, "kernel", lambda img: np.asarray(img.convert("L"), np.float64))
+
+
 def to_float(img: np.ndarray) -> np.ndarray:
   """uint8 (H, W, C) to float32 in [0, 1], exactly uint8 / 255 as the reference `pil_to_np`."""
   return img.astype(np.float32) / 255.0

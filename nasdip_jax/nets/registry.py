@@ -9,7 +9,10 @@ from nasdip_jax.nets import skip
 from nasdip_jax.space import genotype as gt
 from nasdip_jax.space import published
 
-MODELS = ("skip", "skip_cell", "nasdip") + tuple(published.PUBLISHED)
+MODELS = ("skip", "skip_cell", "autoencoder", "nasdip") + tuple(published.PUBLISHED)
+DROPOUT_MODELS = ("skip", "skip_cell", "autoencoder")  # called as net(z, dropout=(key, keep))
+SKIP_WIDTH = 4  # the skip network's default skip-branch width at every level
+SKIP_WIDTHS = (SKIP_WIDTH,) * 5  # config.net.channels_skip's default
 
 
 def resolve_genotype(model: str, genotype: str):
@@ -39,6 +42,8 @@ def build_model(name: str, net: dict, in_ch: int, out_ch: int, *, genotype: str 
       return skip.SkipNet(in_ch, out_ch, **net, rngs=rngs)
     if name == "skip_cell":
       return skip.SkipNet(in_ch, out_ch, **net, cell=g.cell, rngs=rngs)
+    if name == "autoencoder":
+      return skip.SkipNet(in_ch, out_ch, **autoencoder_net(net), rngs=rngs)
     widths = set(net["channels_down"]) | set(net["channels_up"])
     if len(widths) != 1:
       raise UserError(f"NAS-DIP networks have one width; got channels {sorted(widths)}")
@@ -48,6 +53,23 @@ def build_model(name: str, net: dict, in_ch: int, out_ch: int, *, genotype: str 
     raise
   except (TypeError, ValueError) as e:
     raise UserError(f"cannot build model {name!r} from config.net: {e}") from None
+
+
+def autoencoder_net(net: dict) -> dict:
+  """config.net for the study's autoencoder: the skip network without skip branches (DIP's
+  notebooks' variant). Its skip widths must be all 0 or left at the default width."""
+  widths = tuple(net["channels_skip"])
+  if any(widths) and set(widths) != {SKIP_WIDTH}:
+    raise UserError(f"model 'autoencoder' has no skip connections, but config.net.channels_skip "
+                    f"is {widths}; leave it at its default, set it to zeros, or use model 'skip'")
+  return {**net, "channels_skip": (0,) * len(widths)}
+
+
+def check_dropout(name: str, keep: float) -> None:
+  """UserError if dropout is asked of a model that does not take it."""
+  if keep < 1 and name not in DROPOUT_MODELS:
+    raise UserError(f"config.dropout_keep={keep} needs a model with dropout "
+                    f"({' / '.join(DROPOUT_MODELS)}); model {name!r} has none")
 
 
 def genotype_name(model: str, genotype: str):

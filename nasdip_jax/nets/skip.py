@@ -78,16 +78,32 @@ class SkipNet(nnx.Module):
                      conv_impl=conv_impl, rngs=rngs) for i in range(n)])
     self.head = layers.Conv(channels_up[0], out_ch, 1, pad=pad, conv_impl=conv_impl, rngs=rngs)
 
-  def _level(self, i, x):
+  def _level(self, i, x, drop):
     lv = self.levels[i]
-    d = lv.down2(lv.down1(x))
+    d = drop(lv.down2(drop(lv.down1(x), 4 * i)), 4 * i + 1)
     if i + 1 < len(self.levels):
-      d = self._level(i + 1, d)
+      d = self._level(i + 1, d, drop)
     d = (self.cells[i](d) if self.cells is not None
          else resample.upsample2x(d, self.upsample_modes[i]))
     y = _center_crop_concat(lv.skip(x), d) if lv.skip is not None else d
-    y = lv.up1(lv.bn_cat(y))
-    return lv.up2(y) if lv.up2 is not None else y
+    y = drop(lv.up1(lv.bn_cat(y)), 4 * i + 2)
+    return drop(lv.up2(y), 4 * i + 3) if lv.up2 is not None else y
 
-  def __call__(self, z):
-    return jax.nn.sigmoid(self.head(self._level(0, z)))
+  def __call__(self, z, dropout=None):
+    """The image for input z; `dropout=(key, keep)` drops each element of every encoder and
+    decoder block's output with probability 1 - keep (inverted dropout, a mask per block drawn
+    from fold_in(key, block))."""
+    return jax.nn.sigmoid(self.head(self._level(0, z, _dropper(dropout))))
+
+
+def _dropper(dropout):
+  """(x, site) -> x, or x with inverted dropout from (key, keep)."""
+  if dropout is None:
+    return lambda x, site: x
+  key, keep = dropout
+
+  def drop(x, site):
+    kept = jax.random.bernoulli(jax.random.fold_in(key, site), keep, x.shape)
+    return jnp.where(kept, x / keep, 0.0)
+
+  return drop

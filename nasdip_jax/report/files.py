@@ -121,6 +121,31 @@ def line_plot(path: str, curves: dict, xlabel: str, ylabel: str, title: str) -> 
   _save_figure(fig, path)
 
 
+def regularisation_figure(path: str, targets, regularisers, curves: dict) -> None:
+  """The regularisation study's figure: a row per target, the loss (log scale) and the PSNR
+  against the target per regulariser (dashed: against the clean image, for the noisy target);
+  curves['target/regulariser/metric'] as dip.STEP_METRICS."""
+  fig, axes = plt.subplots(len(targets), 2, figsize=(10, 2.8 * len(targets)), squeeze=False)
+  for row, t in enumerate(targets):
+    loss_ax, psnr_ax = axes[row]
+    for i, reg in enumerate(regularisers):
+      colour = f"C{i}"
+      loss = curves[f"{t}/{reg}/loss"]
+      loss_ax.semilogy(np.arange(len(loss)), loss, lw=1, color=colour, label=reg)
+      psnr_ax.plot(curves[f"{t}/{reg}/psnr_obs"], lw=1, color=colour, label=f"{reg} vs target")
+      if t == "noisy":
+        psnr_ax.plot(curves[f"{t}/{reg}/psnr"], lw=1, ls="--", color=colour,
+                     label=f"{reg} vs clean")
+    loss_ax.set_title(f"{t}: loss", fontsize=9)
+    psnr_ax.set_title(f"{t}: PSNR (dB)", fontsize=9)
+    for ax in (loss_ax, psnr_ax):
+      ax.set_xlabel("step")
+      ax.grid(alpha=0.3)
+      ax.legend(fontsize=7)
+  fig.tight_layout()
+  _save_figure(fig, path)
+
+
 def histogram(path: str, values, markers: dict, xlabel: str, title: str) -> None:
   """A 30-bin histogram of values with named vertical markers {label: (x, colour)}."""
   fig, ax = plt.subplots(figsize=(6, 3.5))

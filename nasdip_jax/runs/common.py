@@ -11,17 +11,24 @@ import os
 import jax
 import ml_collections
 import numpy as np
+from flax import nnx
 
+from nasdip_jax.baselines import wiener
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
+from nasdip_jax.imaging import operators
+from nasdip_jax.nets import registry
 from nasdip_jax.report import files
 from nasdip_jax.search import psd_metrics
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
-DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png"}
+DEFAULT_IMAGES = {"denoise": "house.png", "inpaint": "cameraman.png", "sr": "butterfly.png",
+                  "deblur": "house.png", "single_pixel": "logo.png"}
+SEARCH_TASKS = ("denoise", "inpaint", "sr")  # the tasks the searches and NAS datasets know
+SENSING = ("hadamard", "scrambled", "dense")
 PRECISIONS = ("default", "high", "highest")
 CROP_MULTIPLE = 32  # the reference's rule: images are centre-cropped to multiples of 32
 FIT_FIELDS = tuple(f.name for f in dataclasses.fields(dip.FitConfig))
@@ -33,12 +40,26 @@ EXECUTION_FIELDS = ("steps_per_call", "loop", "checkpoint_every", "memory_limit_
 
 def degradation_fields(c: ml_collections.ConfigDict) -> None:
   """The task and how a clean image is degraded (identical on every backend: numpy, seeded)."""
-  c.task = "denoise"              # denoise | inpaint | sr
+  c.task = "denoise"              # denoise | inpaint | sr | deblur | single_pixel
   c.channels = "rgb"              # rgb | gray: a user image's mode must match
-  c.seed = 0                      # degradation, init, z and input noise
+  c.seed = 0                      # degradation (noise, mask, measurements), init, z, input noise
   c.sigma = 25.0                  # denoise: noise std on the 0..255 scale
   c.keep_fraction = 0.5           # inpaint: fraction of observed pixels (Bernoulli mask)
   c.factor = 4                    # sr: 2, 4 or 8
+
+
+def operator_fields(c: ml_collections.ConfigDict) -> None:
+  """The operator tasks' fields (deblur, single_pixel): restore runs only."""
+  c.noise_std = 0.0               # deblur, single_pixel: noise std on the [0, 1] scale (A x + n)
+  c.blur_sigma = 5.0              # deblur: Gaussian blur std in px
+  c.blur_size = 0                 # deblur: Gaussian kernel side (0 = 2 ceil(3 sigma) + 1)
+  c.kernel = ""                   # deblur: kernel file (.npy, or an image; normalised) instead
+  c.boundary = "circular"         # deblur: circular (FFT) | reflect (edge-mirrored image)
+  c.wiener_dip = False            # deblur: DIP denoises the Wiener estimate ("Wiener + NS")
+                                  # instead of fitting through the blur
+  c.compression = 4.0             # single_pixel: compression factor CF = N / M (>= 1)
+  c.sensing = "hadamard"          # single_pixel: hadamard (DC + random rows of the 2-D WHT) |
+                                  # scrambled (pixels permuted first) | dense (+-1/sqrt(M))
 
 
 def image_fields(c: ml_collections.ConfigDict) -> None:
@@ -48,6 +69,25 @@ def image_fields(c: ml_collections.ConfigDict) -> None:
   c.crop_multiple = CROP_MULTIPLE  # centre crop to multiples of this
   c.mask = ""                     # inpaint: mask file of the image's size (nonzero = observed;
                                   # 1-bit, L, palette or RGB), cropped as the image
+
+
+def model_fields(c: ml_collections.ConfigDict) -> None:
+  """The network a single fit trains: a model by name and the skip family's widths."""
+  c.model = "skip"                # skip | skip_cell | autoencoder | nasdip | nasdip_denoise |
+                                  # nasdip_inpaint | nasdip_sr
+  c.genotype = ""                 # '<cell id>_<25 bits>' for models nasdip and skip_cell
+  c.net = ml_collections.ConfigDict(dict(
+      channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=registry.SKIP_WIDTHS,
+      kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
+      pad="reflection", conv_impl="auto"))
+
+
+def model_builder(config, problem):
+  """(key, code) -> the network of a config's model fields for the problem, initialised from key."""
+  out_ch = problem.clean.shape[-1]
+  return lambda key, code: registry.build_model(
+      config.model, config.net.to_dict(), config.input_depth, out_ch, genotype=config.genotype,
+      rngs=nnx.Rngs(params=key))
 
 
 def fit_fields(c: ml_collections.ConfigDict) -> None:
@@ -78,8 +118,13 @@ def check_at_least(config, names, low: int = 1) -> None:
       raise UserError(f"config.{name} must be >= {low}, got {config[name]}")
 
 
-# the fields only one task uses
-TASK_FIELDS = {"sigma": "denoise", "keep_fraction": "inpaint", "mask": "inpaint", "factor": "sr"}
+# the fields only some tasks use
+_DEBLUR = ("deblur",)
+TASK_FIELDS = {"sigma": ("denoise",), "keep_fraction": ("inpaint",), "mask": ("inpaint",),
+               "factor": ("sr",), "noise_std": ("deblur", "single_pixel"),
+               "blur_sigma": _DEBLUR, "blur_size": _DEBLUR, "kernel": _DEBLUR,
+               "boundary": _DEBLUR, "wiener_dip": _DEBLUR,
+               "compression": ("single_pixel",), "sensing": ("single_pixel",)}
 
 
 def check_degradation(config, tasks=degrade.TASKS) -> None:
@@ -94,6 +139,17 @@ def check_degradation_fields(config, tasks) -> None:
   check_used(config, tasks)
   if config.sigma < 0:
     raise UserError(f"config.sigma must be >= 0 (0..255 scale), got {config.sigma}")
+  if "noise_std" not in config:
+    return
+  if config.noise_std < 0:
+    raise UserError(f"config.noise_std must be >= 0 ([0, 1] scale), got {config.noise_std}")
+  if not config.kernel and config.blur_sigma <= 0:
+    raise UserError(f"config.blur_sigma must be > 0 px, got {config.blur_sigma}")
+  check_at_least(config, ["blur_size"], 0)
+  check_choice(config, "boundary", operators.BOUNDARIES)
+  check_choice(config, "sensing", SENSING)
+  if not config.compression >= 1:
+    raise UserError(f"config.compression must be >= 1 (CF = N / M), got {config.compression}")
 
 
 def check_used(config, tasks) -> None:
@@ -101,18 +157,23 @@ def check_used(config, tasks) -> None:
   (e.g. a mask for denoising): a setting that would silently do nothing."""
   defaults = ml_collections.ConfigDict()
   degradation_fields(defaults)
+  operator_fields(defaults)
   image_fields(defaults)
-  for name, task in TASK_FIELDS.items():
-    if name in config and task not in tasks and config[name] != defaults[name]:
-      raise UserError(f"config.{name} is for task {task!r} only; this run's task is "
+  for name, users in TASK_FIELDS.items():
+    if name in config and not set(users) & set(tasks) and config[name] != defaults[name]:
+      raise UserError(f"config.{name} is for task {' / '.join(users)} only; this run's task is "
                       f"{' / '.join(tasks)}, so --config.{name}={config[name]} would do nothing")
 
 
-def check_fit(config, min_input_depth: int = 1) -> None:
+def check_fit(config, model: str, min_input_depth: int = 1) -> None:
+  """The fit fields of a run whose networks are `model` (searches: 'nasdip')."""
   if config.lr <= 0:
     raise UserError(f"config.lr must be > 0, got {config.lr}")
   check_at_least(config, ["input_depth"], min_input_depth)
-  for name in ("reg_noise_std", "ema_decay", "backtrack_db"):
+  if not 0 < config.dropout_keep <= 1:
+    raise UserError(f"config.dropout_keep must be in (0, 1], got {config.dropout_keep}")
+  registry.check_dropout(model, config.dropout_keep)
+  for name in ("reg_noise_std", "ema_decay", "backtrack_db", "l1", "l2"):
     if config[name] < 0:
       raise UserError(f"config.{name} must be >= 0, got {config[name]}")
   if config.ema_decay >= 1:
@@ -149,8 +210,8 @@ def default_image(task: str) -> str:
 
 
 def bundled_images() -> list:
-  """Paths of every bundled image, sorted."""
-  return [os.path.join(ASSETS, f) for f in sorted(os.listdir(ASSETS)) if f.endswith(".png")]
+  """Paths of the bundled photographs (the search tasks' defaults), sorted."""
+  return [os.path.join(ASSETS, f) for f in sorted({DEFAULT_IMAGES[t] for t in SEARCH_TASKS})]
 
 
 def load_image_problem(config, image: str, crop_size: int, crop_multiple: int, mask: str):
@@ -173,10 +234,33 @@ def load_image_problem(config, image: str, crop_size: int, crop_multiple: int, m
       raise UserError(f"{mask}: the mask is {mask_u8.shape[1]}x{mask_u8.shape[0]} px but the "
                       f"image is {full.shape[1]}x{full.shape[0]}; give a mask of the image's size")
     mask_u8 = crop(mask_u8)
+  operator = make_operator(config, *clean.shape[:2])
   spec, problem = degrade.make_problem(
       clean, config.task, np.random.default_rng(config.seed), sigma=config.sigma,
-      keep_fraction=config.keep_fraction, mask_u8=mask_u8, factor=config.factor)
+      keep_fraction=config.keep_fraction, mask_u8=mask_u8, factor=config.factor,
+      operator=operator, noise_std=config.get("noise_std", 0.0))
+  if config.task == "deblur" and config.wiener_dip:
+    estimate = wiener.wiener(operator, problem.observation,
+                             wiener.nsr_estimate(problem.observation, config.noise_std))
+    spec = degrade.OperatorSpec("deblur", operators.Identity())
+    problem = problem._replace(observation=np.asarray(estimate))
   return path, spec, problem
+
+
+def make_operator(config, height: int, width: int):
+  """The operator of a deblur or single_pixel config for an image of this size (else None)."""
+  if config.task == "deblur":
+    kernel = (image_io.load_kernel(config.kernel) if config.kernel
+              else operators.gaussian_kernel(config.blur_sigma, config.blur_size))
+    blur = operators.Blur.of(kernel, config.boundary)
+    blur.check_size(height, width)
+    return blur
+  if config.task == "single_pixel":
+    m = operators.measurement_count(height * width, config.compression)
+    if config.sensing == "dense":
+      return operators.RandomDense(height, width, m, config.seed)
+    return operators.Hadamard(height, width, m, config.seed, config.sensing == "scrambled")
+  return None
 
 
 def load_problem(config):

@@ -56,12 +56,12 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def _check_config(config) -> None:
-  common.check_degradation(config)
+  common.check_degradation(config, common.SEARCH_TASKS)
   candidates.check_candidates(config)
   common.check_choice(config, "final_model", FINAL_MODELS)
   common.check_at_least(config, ["top_n", "num_steps"])
   common.check_at_least(config, ["crop_size", "final_steps"], 0)
-  common.check_fit(config, min_input_depth=0)
+  common.check_fit(config, "nasdip", min_input_depth=0)
   common.check_execution(config)
   if config.top_n > config.num_candidates:
     raise UserError("config.top_n must not exceed config.num_candidates")

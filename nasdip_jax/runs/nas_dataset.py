@@ -70,7 +70,7 @@ def _check(config) -> None:
   candidates.check_candidates(config)
   common.check_at_least(config, ["num_steps"])
   common.check_at_least(config, ["crop_size"], 0)
-  common.check_fit(config, min_input_depth=0)
+  common.check_fit(config, "nasdip", min_input_depth=0)
   common.check_execution(config)
   genotype_fit.resolve_network(config.network)
   if not config.top_ns or min(config.top_ns) < 1 or max(config.top_ns) > config.num_candidates:

@@ -33,13 +33,9 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.run = "restore"
   common.degradation_fields(c)
+  common.operator_fields(c)
   common.image_fields(c)
-  c.model = "skip"                # skip | skip_cell | nasdip | nasdip_denoise | nasdip_inpaint | nasdip_sr
-  c.genotype = ""                 # '<cell id>_<25 bits>' for models nasdip and skip_cell
-  c.net = ml_collections.ConfigDict(dict(
-      channels_down=(128,) * 5, channels_up=(128,) * 5, channels_skip=(4,) * 5,
-      kernel_down=3, kernel_up=3, kernel_skip=1, upsample="bilinear", need1x1_up=True,
-      pad="reflection", conv_impl="auto"))
+  common.model_fields(c)
   common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth
   c.num_steps = 3000
   c.log_every = 50                # metrics.jsonl row every this many steps
@@ -50,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 def _check_config(config) -> None:
   common.check_degradation(config)
-  common.check_fit(config)
+  common.check_fit(config, config.model)
   common.check_execution(config)
   common.check_at_least(config, ["crop_size"], 0)
   common.check_at_least(config, ["num_steps", "log_every", "crop_multiple", "num_seeds"])
@@ -63,21 +59,13 @@ def check(config):
   return common.load_problem(config)
 
 
-def _builder(config, problem):
-  """(key, code) -> the configured network, initialised from key."""
-  out_ch = problem.clean.shape[-1]
-  return lambda key, code: registry.build_model(
-      config.model, config.net.to_dict(), config.input_depth, out_ch, genotype=config.genotype,
-      rngs=nnx.Rngs(params=key))
-
-
 def prepare(config, spec, problem, compile_step: bool = True):
   """Everything before the first step: model, initial state and (if asked) the compiled step
   (None otherwise); UserError if it needs more memory than there is."""
   cfg = common.fit_config(config)
   key = jax.random.key(config.seed)
   init_key, data_key = jax.random.split(key)
-  model = _builder(config, problem)(init_key, None)
+  model = common.model_builder(config, problem)(init_key, None)
   graphdef, params = nnx.split(model, nnx.Param)
   data = dip.init_data(data_key, problem, cfg)
   state = dip.init_state(params, dip.make_optimizer(cfg), problem, cfg)
@@ -151,8 +139,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     elif os.path.exists(metrics_path):
       os.remove(metrics_path)
     files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    clean, observed = problem.clean[0], problem.observation[0]
-    image_io.save_png(os.path.join(workdir, "corrupted.png"), observed)
+    clean = problem.clean[0]
+    image_io.save_png(os.path.join(workdir, "corrupted.png"),
+                      degrade.observation_image(spec, problem))
     image_io.save_png(os.path.join(workdir, "clean.png"), clean)
 
     resumed_from = int(state.step)
@@ -189,9 +178,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
   files.save_curves(os.path.join(workdir, "curves.npz"), curves)
   name = os.path.basename(path)
-  input_title = "bicubic x%d" % spec.factor if spec.task == "sr" else "corrupted"
   files.side_by_side(os.path.join(workdir, "side_by_side.png"), [
-      (f"{input_title}: {psnr_input:.2f} dB", baseline),
+      (f"{_input_title(config, spec)}: {psnr_input:.2f} dB", baseline),
       (f"DIP final: {curves['psnr'][-1]:.2f} dB", restored),
       (f"DIP best (step {int(state.best_step)}): {float(state.best_psnr):.2f} dB", best),
       ("ground truth", clean)])
@@ -219,6 +207,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return summary
 
 
+def _input_title(config, spec) -> str:
+  """What the baseline estimate is, for a figure."""
+  if spec.task == "sr":
+    return f"bicubic x{spec.factor}"
+  if spec.task == "deblur":
+    return "Wiener" if config.wiener_dip else "blurred"
+  return "back-projection" if spec.task == "single_pixel" else "corrupted"
+
+
 def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """config.num_seeds fits of one image (seeds seed, seed + 1, ...) as one cohort; writes every
   seed's curves and images, and the mean and spread of the final and best PSNR.
@@ -232,7 +229,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
     common.check_rerun(workdir, config.to_dict(), RESUMABLE)
   n = config.num_seeds
   with jax.default_matmul_precision(config.matmul_precision):
-    builder = _builder(config, problem)
+    builder = common.model_builder(config, problem)
     model = builder(jax.random.key(0), None)  # build errors surface here, before compiling
     recipe = cohort.Recipe(builder, spec, common.fit_config(config))
     members = cohort.make_members(cohort.seed_keys(config.seed, n), problem)
@@ -255,7 +252,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   seeds = [config.seed + i for i in range(n)]
   summary = _seed_summary(config, path, spec, problem, model, result, seeds, t_start)
   if writer:
-    _write_seed_outputs(config, workdir, path, problem, result, seeds, summary)
+    _write_seed_outputs(config, workdir, path, spec, problem, result, seeds, summary)
   return summary
 
 
@@ -284,9 +281,10 @@ def _seed_summary(config, path, spec, problem, model, result, seeds, t_start) ->
       **common.device_info()}
 
 
-def _write_seed_outputs(config, workdir, path, problem, result, seeds, summary) -> None:
+def _write_seed_outputs(config, workdir, path, spec, problem, result, seeds, summary) -> None:
   clean = problem.clean[0]
-  image_io.save_png(os.path.join(workdir, "corrupted.png"), problem.observation[0])
+  image_io.save_png(os.path.join(workdir, "corrupted.png"),
+                    degrade.observation_image(spec, problem))
   image_io.save_png(os.path.join(workdir, "clean.png"), clean)
   for i, seed in enumerate(seeds):
     image_io.save_png(os.path.join(workdir, f"restored_seed{seed}.png"), result.final[i])

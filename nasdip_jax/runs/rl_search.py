@@ -85,12 +85,12 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def _check_config(config) -> None:
-  common.check_degradation(config)
+  common.check_degradation(config, common.SEARCH_TASKS)
   common.check_choice(config, "reward", REWARDS)
   common.check_at_least(config, ["num_steps", "num_controller_steps", "samples_per_step",
                                  "width", "crop_size"])
   common.check_at_least(config, ["final_steps"], 0)
-  common.check_fit(config)
+  common.check_fit(config, "nasdip")
   common.check_execution(config)
   if config.crop_size % 32:
     raise UserError(f"config.crop_size must be a multiple of 32, got {config.crop_size}")

@@ -1,0 +1,1 @@
+"""Classical restorations as pure functions of a problem (operator, observation, noise level)."""
