@@ -26,11 +26,11 @@ _DATA = flags.DEFINE_string("data_dir", os.path.join(report.HERE, "..", "..", "s
 _CROP = flags.DEFINE_integer("crop", 128, "Centre crop (px) of the photographs.", lower_bound=32)
 _WIDTH = flags.DEFINE_integer("width", 32, "Channels of every level of the skip network.",
                               lower_bound=1)
-_DEBLUR_STEPS = flags.DEFINE_integer("deblur_steps", 1500, "DIP steps per deblurring run.",
+_DEBLUR_STEPS = flags.DEFINE_integer("deblur_steps", 1000, "DIP steps per deblurring run.",
                                      lower_bound=1)
 _SPI_STEPS = flags.DEFINE_integer("spi_steps", 3000, "DIP steps per single-pixel run.",
                                   lower_bound=1)
-_REG_STEPS = flags.DEFINE_integer("reg_steps", 2000, "Steps per regularisation-study fit.",
+_REG_STEPS = flags.DEFINE_integer("reg_steps", 1000, "Steps per regularisation-study fit.",
                                   lower_bound=1)
 _REG_CROP = flags.DEFINE_integer("reg_crop", 64, "Centre crop (px) of Lena for the "
                                  "regularisation study.", lower_bound=32)
@@ -46,7 +46,7 @@ STUDY_SPI = {("logo", 1): 18.9983, ("logo", 2): 23.4179, ("logo", 4): 13.5192,
              ("logo", 8): 10.9844, ("barbara", 1): 23.3253, ("barbara", 2): 20.7045,
              ("barbara", 4): 19.0856, ("barbara", 8): 16.7318}
 DEBLUR_IMAGES = {"house": "BM3D/house.png", "parrots": "Set12/07.png"}
-SPI_IMAGES = {"logo": "", "barbara": "Set14/barbara.png"}  # "": the bundled 64-px logo
+SPI_IMAGES = {"logo": "", "barbara": "BM3D/barbara.png"}  # "": the bundled 64-px logo
 
 
 def _net(config):

@@ -12,6 +12,7 @@ Sweep (noise 1e-3 / 1e-2 / 1e-1, through the blur and Wiener + DIP; launch/sweep
 python launch/sweep.py --config=configs/deblur.py --workdir=/tmp/deblur_sweep [--run]
 """
 
+from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
 
 
@@ -22,10 +23,7 @@ def get_config():
   config.blur_sigma = 5.0
   config.boundary = "circular"
   config.noise_std = 0.01
-  config.num_steps = 3000
-  config.lr = 0.01                # input noise: FitConfig's default, DIP's 1/30
-  config.ema_decay = 0.99
-  config.backtrack_db = 5.0
+  common.dip_denoising_recipe(config)
   return config
 
 

@@ -7,6 +7,7 @@ Sweep (sigma 15 / 25 / 50, seeds 0-2; launch/sweep.py): python launch/sweep.py
 --config=configs/denoise.py --workdir=/tmp/denoise_sweep [--run] [--config.image=IMG ...]
 """
 
+from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
 
 
@@ -15,10 +16,7 @@ def get_config():
   config.task = "denoise"
   config.channels = "rgb"
   config.sigma = 25.0
-  config.num_steps = 3000
-  config.lr = 0.01                # input noise: FitConfig's default, DIP's 1/30
-  config.ema_decay = 0.99
-  config.backtrack_db = 5.0
+  common.dip_denoising_recipe(config)
   return config
 
 

@@ -12,6 +12,7 @@ Sweep (CF 1 / 2 / 4 / 8; launch/sweep.py):
 python launch/sweep.py --config=configs/single_pixel.py --workdir=/tmp/spi_sweep [--run]
 """
 
+from nasdip_jax.runs import common
 from nasdip_jax.runs import restore
 
 
@@ -21,10 +22,7 @@ def get_config():
   config.channels = "gray"
   config.compression = 4.0
   config.sensing = "hadamard"
-  config.num_steps = 3000
-  config.lr = 0.01                # input noise: FitConfig's default, DIP's 1/30
-  config.ema_decay = 0.99
-  config.backtrack_db = 5.0
+  common.dip_denoising_recipe(config)
   return config
 
 

@@ -3,13 +3,7 @@
 import os
 import sys
 
-# XLA:CPU's legacy elemental emitters instead of its fusion emitters: the suite's tiny programs
-# compile about 3.5x faster (a 2-level width-8 DIP step: 8.2 s -> 2.2 s on one core); numerics
-# agree within float rounding (every golden tolerance holds). Runs keep XLA's default.
-os.environ["XLA_FLAGS"] = " ".join(
-    [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false"]).strip()
-
-import jax  # pylint: disable=wrong-import-position
+import jax
 
 from nasdip_jax import hostmem
 

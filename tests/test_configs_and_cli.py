@@ -47,6 +47,13 @@ def test_config_docstring_starts_with_its_command(path):
     ("sr2x", dict(task="sr", factor=2, num_steps=2000, lr=0.01, reg_noise_std=0.03)),
     ("sr4x", dict(task="sr", factor=4, num_steps=2000, lr=0.01, reg_noise_std=0.03, ema_decay=0.0)),
     ("sr8x", dict(task="sr", factor=8, num_steps=4000, lr=0.01, reg_noise_std=0.05)),
+    # the network-structure study's settings (../shared/reference/network-structure-dip.md)
+    ("deblur", dict(task="deblur", blur_sigma=5.0, blur_size=0, boundary="circular",
+                    noise_std=0.01, channels="gray", num_steps=3000, lr=0.01, ema_decay=0.99)),
+    ("single_pixel", dict(task="single_pixel", compression=4.0, sensing="hadamard",
+                          noise_std=0.0, channels="gray", num_steps=3000, lr=0.01)),
+    ("regularisation", dict(model="autoencoder", lr=1e-4, num_steps=10000, reg_noise_std=0.0,
+                            dropout_keep=0.9, l1=1e-6, l2=1e-4, noise_std=0.1)),
 ])
 def test_recipes_match_the_reference(name, want):
   config = load_config(name).get_config()

@@ -96,6 +96,17 @@ def fit_fields(c: ml_collections.ConfigDict) -> None:
     c[f.name] = f.default
 
 
+def dip_denoising_recipe(c: ml_collections.ConfigDict) -> None:
+  """DIP's denoising recipe (the reference's denoising script), which the operator tasks use too:
+  3000 steps of Adam at 0.01, input noise 1/30 (FitConfig's default), EMA 0.99 of outputs (PSNR
+  measured on the EMA), divergence guard at 5 dB."""
+  c.num_steps = 3000
+  c.lr = 0.01
+  c.reg_noise_std = dip.FitConfig.reg_noise_std
+  c.ema_decay = 0.99
+  c.backtrack_db = 5.0
+
+
 def execution_fields(c: ml_collections.ConfigDict) -> None:
   """How fits run: chunks, loop, checkpoints, memory, cohort execution, precision."""
   c.steps_per_call = 50           # K: steps per chunk; metrics reach the host once per chunk

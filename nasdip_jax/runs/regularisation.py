@@ -130,6 +130,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                   on_chunk=on_chunk)
       bar.close()
   summary = _summary(config, path, spec, targets, results, t_start)
+  summary["figure"] = os.path.join(workdir, "regularisation.png")
   _write(config, workdir, targets, results, summary)
   return summary
 
