@@ -211,6 +211,7 @@ def test_regularisation_study_runs_and_resumes(tmp_path):
   rows = {(r["target"], r["regulariser"]): r for r in s["fits"]}
   assert set(rows) == {("clean", "none"), ("clean", "l2"), ("noisy", "none"), ("noisy", "l2")}
   assert "psnr_clean_final" in rows["noisy", "none"] and "psnr_clean_final" not in rows["clean", "l2"]
+  assert all(0 < r["ssim_target_final"] <= 1 for r in rows.values())
   for f in ("regularisation.png", "results.csv", "curves.npz", "fit_noisy_l2.png",
             "target_noisy.png"):
     assert os.path.isfile(tmp_path / "w" / f), f

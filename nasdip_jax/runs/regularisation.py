@@ -140,9 +140,11 @@ def _summary(config, path, spec, targets, results, t_start) -> dict:
   for reg, result in results.items():
     for i, t in enumerate(config.targets):
       curves = result.curves
+      target = targets[t].observation[0]
       row = {"target": t, "regulariser": reg, "loss_final": float(curves["loss"][i, -1]),
              "psnr_target_final": float(curves["psnr_obs"][i, -1]),
-             "psnr_target_best": float(np.max(curves["psnr_obs"][i]))}
+             "psnr_target_best": float(np.max(curves["psnr_obs"][i])),
+             "ssim_target_final": degrade.structural(spec, target, result.final[i])}
       if t == "noisy":
         row.update(psnr_clean_final=float(curves["psnr"][i, -1]),
                    psnr_clean_best=float(result.best_psnr[i]),
@@ -170,8 +172,9 @@ def _write(config, workdir, targets, results, summary) -> None:
   files.save_curves(os.path.join(workdir, "curves.npz"), curves)
   files.regularisation_figure(os.path.join(workdir, "regularisation.png"), config.targets,
                               config.regularisers, curves)
-  header = ["target", "regulariser", "loss_final", "psnr_target_final", "psnr_clean_final"]
+  header = ["target", "regulariser", "loss_final", "psnr_target_final", "ssim_target_final",
+            "psnr_clean_final"]
   table = [[r["target"], r["regulariser"], r["loss_final"], r["psnr_target_final"],
-            r.get("psnr_clean_final", "")] for r in summary["fits"]]
+            r["ssim_target_final"], r.get("psnr_clean_final", "")] for r in summary["fits"]]
   files.write_csv(os.path.join(workdir, "results.csv"), header, table)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
