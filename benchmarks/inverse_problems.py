@@ -26,11 +26,11 @@ _DATA = flags.DEFINE_string("data_dir", os.path.join(report.HERE, "..", "..", "s
 _CROP = flags.DEFINE_integer("crop", 128, "Centre crop (px) of the photographs.", lower_bound=32)
 _WIDTH = flags.DEFINE_integer("width", 32, "Channels of every level of the skip network.",
                               lower_bound=1)
-_DEBLUR_STEPS = flags.DEFINE_integer("deblur_steps", 1000, "DIP steps per deblurring run.",
+_DEBLUR_STEPS = flags.DEFINE_integer("deblur_steps", 600, "DIP steps per deblurring run.",
                                      lower_bound=1)
 _SPI_STEPS = flags.DEFINE_integer("spi_steps", 3000, "DIP steps per single-pixel run.",
                                   lower_bound=1)
-_REG_STEPS = flags.DEFINE_integer("reg_steps", 1000, "Steps per regularisation-study fit.",
+_REG_STEPS = flags.DEFINE_integer("reg_steps", 500, "Steps per regularisation-study fit.",
                                   lower_bound=1)
 _REG_CROP = flags.DEFINE_integer("reg_crop", 64, "Centre crop (px) of Lena for the "
                                  "regularisation study.", lower_bound=32)
