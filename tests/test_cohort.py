@@ -1,7 +1,6 @@
 """Cohorts: N members trained as one program equal N single fits; sharding over 8 simulated
 devices, memory chunking and resume after a kill do not change the results."""
 
-import dataclasses
 import functools
 import os
 
@@ -230,24 +229,3 @@ def test_shard_map_keeps_each_members_switch_a_real_conditional():
   hlo = lambda execution: cohort._program(  # pylint: disable=protected-access
       recipe, members, execution, mesh, 2, K, "auto").compiled.executable.as_text()
   assert " conditional(" in hlo("shard_map") and " conditional(" not in hlo("vmap")
-
-
-def test_programs_compiled_ahead_are_what_train_runs(tmp_path):
-  """Two recipes compiled side by side: train then compiles nothing, reports each program's
-  compile time once, and gives the results of a cohort trained without compiling ahead."""
-  from nasdip_jax import compilations  # pylint: disable=import-outside-toplevel
-  recipes = [cohort.Recipe(_skip, SPEC, dataclasses.replace(CFG, lr=lr)) for lr in (0.02, 0.03)]
-  members = cohort.make_members(cohort.seed_keys(5, 1), P0)
-  jobs = [(r, members, str(tmp_path / f"job{i}")) for i, r in enumerate(recipes)]
-  cohort.compile_ahead(jobs, STEPS, execution="loop", steps_per_call=K, threads=2)
-  with compilations.counting() as compiled:
-    first = [cohort.train(r, members, STEPS, execution="loop", steps_per_call=K, workdir=d)
-             for r, members, d in jobs]
-  assert compiled.n == 0
-  assert all(result.info["compile_seconds"] > 0 for result in first)
-  again = cohort.train(recipes[0], members, STEPS, execution="loop", steps_per_call=K)
-  assert again.info["compile_seconds"] == 0.0  # reported once
-  np.testing.assert_array_equal(again.curves["psnr"], first[0].curves["psnr"])
-  cohort.compile_ahead(jobs, STEPS, execution="loop", steps_per_call=K, threads=2)  # finished:
-  assert cohort.train(*jobs[1][:2], STEPS, execution="loop", steps_per_call=K,  # skipped
-                      workdir=jobs[1][2]).info["resumed_members"] == 1

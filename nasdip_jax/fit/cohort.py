@@ -219,42 +219,14 @@ def _program(recipe, members, execution, mesh, size, steps_per_call, loop) -> _P
          mesh, size, steps_per_call, loop)
   if key in _PROGRAMS:
     _PROGRAMS.move_to_end(key)
-    program = _PROGRAMS[key]
-    # a program compiled ahead (compile_ahead) counts as compiled by its first train()
-    program.reused, program.ahead = not program.ahead, False
-    return program
+    _PROGRAMS[key].reused = True
+    return _PROGRAMS[key]
   program = _Program(recipe, members, execution, mesh, size, steps_per_call, loop)
-  program.reused, program.ahead = False, False
+  program.reused = False
   _PROGRAMS[key] = program
   if len(_PROGRAMS) > _MAX_PROGRAMS:
     _PROGRAMS.popitem(last=False)
   return program
-
-
-def compile_ahead(jobs, num_steps: int, *, execution: str = "auto", steps_per_call: int = 50,
-                  loop: str = "auto", threads: int = 0, **unused) -> None:
-  """Compiles the programs that `train` will need for [(recipe, members, workdir)], `threads` at
-  a time (0 = one per CPU core, at most 4): XLA:CPU compiles a program on one core, so a search
-  fitting several static networks in a row compiles them concurrently. Execution 'loop' only
-  (one member per program; the batched executions size their chunks by memory in `train`);
-  jobs whose workdir holds every member finished are skipped. Takes `train`'s options."""
-  del unused
-  if resolve_execution(execution) != "loop":
-    return
-  todo = []
-  for recipe, members, workdir in jobs:
-    if workdir and os.path.isdir(workdir) and len(_Store(
-        workdir, _fingerprint(recipe, members, num_steps)).finished()) == num_members(members):
-      continue
-    todo.append((recipe, members))
-  threads = threads or max(1, min(4, os.cpu_count() or 1))
-  if len(todo) < 2 or threads < 2:
-    return
-  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-    programs = list(pool.map(
-        lambda job: _program(job[0], job[1], "loop", None, 1, steps_per_call, loop), todo))
-  for program in programs:
-    program.ahead = not program.reused
 
 
 def _plan(recipe, members, execution, mesh, remaining, steps_per_call, loop, limit):

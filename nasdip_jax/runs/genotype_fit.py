@@ -66,12 +66,12 @@ def fit_genotypes(config, spec, genotypes, problems, keys, num_steps: int, workd
                                  for g in genotypes for _ in range(m)])
     return train(dynamic.Builder(input_depth, channels, config.width),
                  cohort.make_members(keys, all_problems, codes), workdir)
-  jobs = [(cohort.Recipe(_StaticBuilder(input_depth, channels, genotype, config.width), spec, cfg),
-           cohort.make_members(keys[g * m:(g + 1) * m], problems),
-           os.path.join(workdir, f"genotype_{g:04d}")) for g, genotype in enumerate(genotypes)]
-  cohort.compile_ahead(jobs, num_steps, **options)  # the genotypes' compilations side by side
-  return _concatenate([train(recipe.build, members, directory)
-                       for recipe, members, directory in jobs])
+  parts = []
+  for g, genotype in enumerate(genotypes):
+    members = cohort.make_members(keys[g * m:(g + 1) * m], problems)
+    parts.append(train(_StaticBuilder(input_depth, channels, genotype, config.width), members,
+                       os.path.join(workdir, f"genotype_{g:04d}")))
+  return _concatenate(parts)
 
 
 def _concatenate(parts) -> cohort.CohortResult:
