@@ -25,13 +25,15 @@ setuptools.setup(
         "pillow>=10.0",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "scikit-image>=0.22",  # NLM, TV and (with PyWavelets) the noise-level estimate
+        "PyWavelets>=1.4",
         "orbax-checkpoint>=0.11",
     ],
     extras_require={
         # training sets registered as TFDS datasets (imaging/tfds_image_set.py); no TensorFlow
         "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "scikit-image>=0.22", "tensorflow-datasets>=4.9.7",
-                 "array-record>=0.5", "importlib_resources"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-datasets>=4.9.7", "array-record>=0.5",
+                 "importlib_resources"],
         "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
     },
     license="Apache-2.0",

@@ -12,19 +12,11 @@ Sweep (noise 1e-3 / 1e-2 / 1e-1, through the blur and Wiener + DIP; launch/sweep
 python launch/sweep.py --config=configs/deblur.py --workdir=/tmp/deblur_sweep [--run]
 """
 
-from nasdip_jax.runs import common
-from nasdip_jax.runs import restore
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = restore.base_config()
-  config.task = "deblur"
-  config.channels = "gray"
-  config.blur_sigma = 5.0
-  config.boundary = "circular"
-  config.noise_std = 0.01
-  common.dip_denoising_recipe(config)
-  return config
+  return recipes.restore_config("deblur")
 
 
 def get_sweep():

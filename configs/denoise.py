@@ -7,17 +7,11 @@ Sweep (sigma 15 / 25 / 50, seeds 0-2; launch/sweep.py): python launch/sweep.py
 --config=configs/denoise.py --workdir=/tmp/denoise_sweep [--run] [--config.image=IMG ...]
 """
 
-from nasdip_jax.runs import common
-from nasdip_jax.runs import restore
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = restore.base_config()
-  config.task = "denoise"
-  config.channels = "rgb"
-  config.sigma = 25.0
-  common.dip_denoising_recipe(config)
-  return config
+  return recipes.restore_config("denoise")
 
 
 def get_sweep():

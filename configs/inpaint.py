@@ -5,15 +5,8 @@ recipe): 11000 steps of Adam at 0.001, input noise 0.03, no EMA, masked MSE over
 Give --config.mask=MASK.png (nonzero = observed) for a fixed mask instead.
 """
 
-from nasdip_jax.runs import restore
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = restore.base_config()
-  config.task = "inpaint"
-  config.channels = "gray"
-  config.keep_fraction = 0.5
-  config.num_steps = 11000
-  config.lr = 0.001
-  config.reg_noise_std = 0.03
-  return config
+  return recipes.restore_config("inpaint")

@@ -12,18 +12,11 @@ Sweep (CF 1 / 2 / 4 / 8; launch/sweep.py):
 python launch/sweep.py --config=configs/single_pixel.py --workdir=/tmp/spi_sweep [--run]
 """
 
-from nasdip_jax.runs import common
-from nasdip_jax.runs import restore
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = restore.base_config()
-  config.task = "single_pixel"
-  config.channels = "gray"
-  config.compression = 4.0
-  config.sensing = "hadamard"
-  common.dip_denoising_recipe(config)
-  return config
+  return recipes.restore_config("single_pixel")
 
 
 def get_sweep():

@@ -3,10 +3,8 @@
 Super-resolution x2 with the x4 recipe (DIP publishes no x2 recipe): configs/sr4x.py, factor 2.
 """
 
-from configs import sr4x
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = sr4x.get_config()
-  config.factor = 2
-  return config
+  return recipes.restore_config("sr", factor=2)

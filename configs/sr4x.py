@@ -6,15 +6,8 @@ Adam at 0.01, input noise 0.03; PSNR on BT.601 Y with the 4/5-px border crop. RG
 Without --config.image the bundled 64-px butterfly runs in about 4 minutes on a 2-core CPU.
 """
 
-from nasdip_jax.runs import restore
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = restore.base_config()
-  config.task = "sr"
-  config.channels = "rgb"
-  config.factor = 4
-  config.num_steps = 2000
-  config.lr = 0.01
-  config.reg_noise_std = 0.03
-  return config
+  return recipes.restore_config("sr", factor=4)

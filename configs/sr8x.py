@@ -4,12 +4,8 @@ Super-resolution x8, the DIP x8 recipe: configs/sr4x.py with factor 8, 4000 step
 noise 0.05.
 """
 
-from configs import sr4x
+from nasdip_jax import recipes
 
 
 def get_config():
-  config = sr4x.get_config()
-  config.factor = 8
-  config.num_steps = 4000
-  config.reg_noise_std = 0.05
-  return config
+  return recipes.restore_config("sr", factor=8)

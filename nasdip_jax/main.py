@@ -110,6 +110,8 @@ def main(argv):
                  for k in keys))
   if "restored" in summary:
     print(f"restored image: {summary['restored']}")
+  if "results" in summary:
+    print(f"table of every image: {summary['results']}")
   if "figure" in summary:
     print(f"figure: {summary['figure']}")
   print(f"results in {_WORKDIR.value}")

@@ -197,7 +197,7 @@ def _img(tmp_path, arr, name="img.png"):
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"channels": "gray"}, "RGB but"),
     (lambda t: _img(t, np.zeros((20, 64, 3), np.uint8)), {}, "smaller than the network's 32-px"),
     (lambda t: str(t / "nope.png"), {}, "image file not found"),
-    (lambda t: str(t), {}, "image path is a directory, not a file"),
+    (lambda t: str(t), {}, "matches no image files"),  # a folder is a batch: of no images here
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "deblurring"}, "config.task"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"model": "unet"}, "unknown model"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),

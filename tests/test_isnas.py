@@ -2,7 +2,9 @@
 a tiny end-to-end run through the CLI's run function (with resume)."""
 
 import csv
+import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -421,3 +423,23 @@ def test_tiny_nas_dataset_run(tmp_path):
   with pytest.raises(UserError, match=r"other settings \(num_outputs, sigma\)"):
     nas_dataset.run(c, workdir)
   assert os.stat(os.path.join(sub, "dataset.npz")).st_mtime_ns == stamp
+
+
+@conftest.DYNAMIC_PROGRAM
+def test_the_colab_notebook_runs(tmp_path, monkeypatch):
+  """launch/colab.ipynb's code cells in order, shrunk by NASDIP_TINY=1 (its search: `_tiny`'s
+  settings, so the compiled programs are shared); shell and magic lines become `pass`."""
+  notebook = json.load(open(os.path.join(conftest.REPO, "launch", "colab.ipynb")))
+  monkeypatch.setenv("NASDIP_TINY", "1")
+  monkeypatch.setenv("NASDIP_WORKDIR", str(tmp_path))
+  monkeypatch.chdir(conftest.REPO)
+  monkeypatch.syspath_prepend(conftest.REPO)
+  namespace = {}
+  for cell in notebook["cells"]:
+    if cell["cell_type"] == "code":
+      source = re.sub(r"^(\s*)[!%].*$", r"\1pass", "".join(cell["source"]), flags=re.M)
+      exec(compile(source, "colab.ipynb", "exec"), namespace)  # pylint: disable=exec-used
+  assert namespace["result"].image.shape == (64, 64, 3)
+  assert namespace["result"].stop_step is not None
+  assert os.path.isfile(namespace["search"]["restored"])
+  assert namespace["search"]["restored"].startswith(str(tmp_path))

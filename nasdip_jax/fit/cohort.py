@@ -98,13 +98,15 @@ class Recipe:
 @dataclasses.dataclass
 class CohortResult:
   """Per-member results (numpy, leading axis N) and how the cohort ran."""
-  curves: dict          # name -> (N, steps), names dip.STEP_METRICS
+  curves: dict          # name -> (N, steps), names dip.metric_names(cfg)
   final: np.ndarray     # (N, H, W, C) last shown image (the EMA when on)
   best: np.ndarray      # (N, H, W, C) oracle-best shown image
   best_psnr: np.ndarray
   best_step: np.ndarray
   num_fallbacks: np.ndarray
   info: dict
+  stop_step: Optional[np.ndarray] = None   # ES-WMV (cfg.stop): the step of the answer
+  stop_image: Optional[np.ndarray] = None  # (N, H, W, C) the shown image at that step
 
 
 def resolve_execution(execution: str) -> str:
@@ -319,7 +321,9 @@ def _chunk_results(state, curves, count: int, batched: bool) -> dict:
   out = {"final": pick(state.shown)[:, 0], "best": pick(state.best_image)[:, 0],
          "best_psnr": pick(state.best_psnr), "best_step": pick(state.best_step),
          "num_fallbacks": pick(state.num_fallbacks)}
-  for k in dip.STEP_METRICS:
+  if state.es is not None:
+    out.update(stop_step=pick(state.es.step), stop_image=pick(state.es.image)[:, 0])
+  for k in curves:
     out["curve_" + k] = (curves[k][:count] if batched else curves[k][None]).astype(np.float32)
   return out
 
@@ -363,7 +367,7 @@ def train(recipe: Recipe, members: Members, num_steps: int, *, execution: str = 
       history = None
       checkpointer = store.running(idx) if store and checkpoint_every else None
       if checkpointer is not None and checkpointer.latest_step():
-        state, history = checkpointer.restore(state, dip.STEP_METRICS)
+        state, history = checkpointer.restore(state, dip.metric_names(recipe.cfg))
       saved = {"at": 0 if history is None else history["loss"].shape[-1]}
 
       def on_steps(st, curves, idx=idx, checkpointer=checkpointer, saved=saved):
@@ -392,5 +396,6 @@ def train(recipe: Recipe, members: Members, num_steps: int, *, execution: str = 
   info["wall_seconds"] = time.perf_counter() - t0
   stacked = {k: np.stack([rows[i][k] for i in range(n)]) for k in rows[0]}
   return CohortResult(
-      curves={k: stacked["curve_" + k] for k in dip.STEP_METRICS},
-      **{k: stacked[k] for k in RESULT_FIELDS}, info=info)
+      curves={k[len("curve_"):]: v for k, v in stacked.items() if k.startswith("curve_")},
+      **{k: stacked[k] for k in RESULT_FIELDS},
+      **{k: stacked.get(k) for k in ("stop_step", "stop_image")}, info=info)

@@ -21,6 +21,7 @@ import optax
 from flax import nnx
 from jax.experimental import multihost_utils
 
+from nasdip_jax.fit import early_stop
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import metrics
 
@@ -43,6 +44,11 @@ class FitConfig:
     l1: weight of the L1 penalty l1 * sum |W| over the convolution kernels (0 disables).
     l2: weight of the L2 penalty l2 * sum W^2 / 2 over the convolution kernels (0 disables).
       The penalties join the MSE in the loss that is minimised; the reported `loss` is the MSE.
+    stop: oracle-free stopping, 'none' or 'es-wmv' (`fit.early_stop`: the state's `es`, the
+      per-step metric `wmv`; a single fit ends once it fires).
+    es_window: ES-WMV's window W (outputs).
+    es_patience: ES-WMV's patience P (steps without a new variance minimum; >= 1 in a fit; a
+      config's 0 is `early_stop.auto_patience`, resolved by `runs.common.fit_config`).
   """
   lr: float = 0.01
   reg_noise_std: float = 1.0 / 30.0
@@ -52,6 +58,9 @@ class FitConfig:
   dropout_keep: float = 1.0
   l1: float = 0.0
   l2: float = 0.0
+  stop: str = "none"
+  es_window: int = 100
+  es_patience: int = 0
 
 
 class FitData(NamedTuple):
@@ -75,9 +84,15 @@ class FitState(NamedTuple):
   last_psnr_obs: jax.Array  # PSNR(A(out), y) of the last good step, for the divergence guard
   snapshot: Any             # (params, opt_state) before the last good step's update, or None
   num_fallbacks: jax.Array
+  es: Any = None            # early_stop.EsWmv when cfg.stop is 'es-wmv', else None
 
 
 STEP_METRICS = ("loss", "psnr", "psnr_obs", "fallback")
+
+
+def metric_names(cfg: FitConfig) -> tuple:
+  """The per-step metrics of a fit: STEP_METRICS, plus ES-WMV's variance `wmv` when on."""
+  return STEP_METRICS + (("wmv",) if cfg.stop == "es-wmv" else ())
 
 
 def make_optimizer(cfg: FitConfig) -> optax.GradientTransformation:
@@ -100,7 +115,9 @@ def init_state(params, tx, problem: degrade.Problem, cfg: FitConfig) -> FitState
       best_psnr=jnp.full((), -jnp.inf, jnp.float32), best_step=jnp.zeros((), jnp.int32),
       best_image=blank(), last_psnr_obs=jnp.zeros((), jnp.float32),
       snapshot=copy((params, opt_state)) if cfg.backtrack_db > 0 else None,
-      num_fallbacks=jnp.zeros((), jnp.int32))
+      num_fallbacks=jnp.zeros((), jnp.int32),
+      es=(early_stop.init(cfg.es_window, problem.clean.shape) if cfg.stop == "es-wmv"
+          else None))
 
 
 def conv_kernels(params) -> list:
@@ -166,15 +183,19 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
         lambda: ((params, opt_state), (state.params, state.opt_state), shown, psnr_obs))
 
   improved = (~fallback) & (psnr > state.best_psnr)
+  es, step_metrics = state.es, {}
+  if cfg.stop == "es-wmv":
+    es, step_metrics["wmv"] = early_stop.update(state.es, state.step, out, shown,
+                                                cfg.es_patience)
   new_state = FitState(
       step=state.step + 1, params=params, opt_state=opt_state, shown=shown,
       best_psnr=jnp.where(improved, psnr, state.best_psnr),
       best_step=jnp.where(improved, state.step, state.best_step),
       best_image=jnp.where(improved, shown, state.best_image),
       last_psnr_obs=last_psnr_obs, snapshot=snapshot,
-      num_fallbacks=state.num_fallbacks + fallback.astype(jnp.int32))
+      num_fallbacks=state.num_fallbacks + fallback.astype(jnp.int32), es=es)
   step_metrics = {"loss": loss, "psnr": psnr, "psnr_obs": psnr_obs,
-                  "fallback": fallback.astype(jnp.float32)}
+                  "fallback": fallback.astype(jnp.float32), **step_metrics}
   return new_state, step_metrics
 
 
@@ -213,7 +234,8 @@ def _scan_chunk(step, chunk: int):
   n is traced, so a shorter final chunk reuses the program."""
 
   def run(state, data, n):
-    bufs = {k: jnp.zeros(state.step.shape + (chunk,), jnp.float32) for k in STEP_METRICS}
+    names = jax.eval_shape(step, state, data)[1]
+    bufs = {k: jnp.zeros(state.step.shape + (chunk,), jnp.float32) for k in names}
 
     def body(i, carry):
       s, b = carry
@@ -233,6 +255,7 @@ class CompiledFit:
   compile_seconds: float
   memory_bytes: Optional[int]
   executable: Any  # the compiled XLA program (for inspection: `executable.as_text()`)
+  metrics: tuple = STEP_METRICS  # the names of the curves `run` returns
 
 
 def _memory_bytes(compiled) -> Optional[int]:
@@ -267,25 +290,27 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
         s, m = compiled(s, d)
         history.append(m)
       history = to_host(history)
-      return s, {k: np.stack([m[k] for m in history], axis=-1) for k in STEP_METRICS}
-  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled), compiled)
+      return s, {k: np.stack([m[k] for m in history], axis=-1) for k in history[0]}
+  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled), compiled,
+                     tuple(jax.eval_shape(step, state, data)[1]))
 
 
 def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, chunk: int,
         on_chunk: Optional[Callable[[FitState, dict], None]] = None,
-        history: Optional[dict] = None):
-  """Runs chunks until state.step reaches num_steps; returns the state and full metric curves.
+        history: Optional[dict] = None, stop_early: bool = False):
+  """Runs chunks until state.step reaches num_steps (or, with stop_early, until every member's
+  early-stopping criterion has fired); returns the state and full metric curves.
 
   on_chunk(state, curves) is called after each chunk with the curves so far (numpy, last axis =
   steps). `history` holds the curves of the steps already in `state` (when resuming).
   """
-  curves = {k: [] if history is None else [history[k]] for k in STEP_METRICS}
+  curves = {k: [] if history is None else [history[k]] for k in compiled.metrics}
   done = int(np.max(to_host(state.step)))
-  while done < num_steps:
+  while done < num_steps and not (stop_early and stopped(state)):
     n = min(chunk, num_steps - done)
     state, chunk_metrics = compiled.run(state, data, n)
     done += n
-    for k in STEP_METRICS:
+    for k in compiled.metrics:
       curves[k] = [np.concatenate(curves[k] + [chunk_metrics[k]], axis=-1)]
     if on_chunk is not None:
       on_chunk(state, {k: v[0] for k, v in curves.items()})
@@ -293,6 +318,11 @@ def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, c
   curves = {k: (np.concatenate(v, axis=-1) if v else np.zeros(lead + (0,), np.float32))
             for k, v in curves.items()}
   return state, curves
+
+
+def stopped(state: FitState) -> bool:
+  """Whether the early-stopping criterion of every member of `state` has fired."""
+  return state.es is not None and bool(np.all(to_host(state.es.stopped)))
 
 
 _FITS = collections.OrderedDict()  # recently compiled single fits, by all that determines them

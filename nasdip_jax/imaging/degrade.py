@@ -114,6 +114,62 @@ def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,
   return spec, Problem(y[None], x[None], mask[None])
 
 
+def observed_problem(observation: np.ndarray, task: str, multiple: int, *,
+                     mask: Optional[np.ndarray] = None, factor: int = 4,
+                     operator: Optional[operators.Operator] = None,
+                     reference: Optional[np.ndarray] = None
+                     ) -> tuple[OperatorSpec, Problem, tuple]:
+  """A problem whose observation is given (a real noisy, masked, low-resolution or blurred
+  image, float (H, W, C) in [0, 1]); nothing is added to it.
+
+  The observation (and the mask) are reflect-padded at the bottom and right so that the output
+  is a multiple of `multiple` px (for SR the output is `factor` times the observation); `clean`
+  is the reference padded alike, or zeros without one. Returns (spec, problem, (h, w)): the
+  output's size before padding, `[:h, :w]` of an output.
+  """
+  if task in ("single_pixel",) or task not in TASKS:
+    raise UserError(f"task {task!r} cannot restore an observed image; choose from "
+                    "('denoise', 'inpaint', 'sr', 'deblur')")
+  scale = factor if task == "sr" else 1
+  if task == "sr":
+    if factor not in (2, 4, 8):
+      raise UserError(f"SR factor must be 2, 4 or 8, got {factor}")
+    if multiple % factor:
+      raise UserError(f"the network's {multiple}-px granularity is not divisible by the SR "
+                      f"factor {factor}")
+    spec = OperatorSpec("sr", operators.Downsample(factor))
+  elif task == "inpaint":
+    if mask is None:
+      raise UserError("inpainting an observed image needs its mask (--config.mask=mask.png: "
+                      "nonzero = observed)")
+    spec = OperatorSpec("inpaint", operators.Mask())
+  elif task == "deblur":
+    spec = OperatorSpec("deblur", operator)
+  else:
+    spec = OperatorSpec("denoise", operators.Identity())
+  h, w = observation.shape[:2]
+  out_h, out_w = h * scale, w * scale
+  y = image_io.pad_to_multiple(observation.astype(np.float32), multiple // scale)
+  m = (np.ones((h, w, 1), np.float32) if mask is None
+       else (np.asarray(mask)[..., :1] > 0).astype(np.float32))
+  if m.shape[:2] != (h, w):
+    raise UserError(f"the mask is {m.shape[1]}x{m.shape[0]} px but the observation is {w}x{h}")
+  m = image_io.pad_to_multiple(m, multiple // scale)
+  if task == "inpaint":
+    y = y * m
+  if reference is None:
+    clean = np.zeros((y.shape[0] * scale, y.shape[1] * scale, y.shape[2]), np.float32)
+  else:
+    if reference.shape != (out_h, out_w, y.shape[2]):
+      raise UserError(f"the reference is {reference.shape[1]}x{reference.shape[0]} px with "
+                      f"{reference.shape[2]} channels; the output is {out_w}x{out_h} with "
+                      f"{y.shape[2]}")
+    clean = image_io.pad_to_multiple(reference.astype(np.float32), multiple)
+  if isinstance(operator, operators.Blur):
+    operator.check_size(*y.shape[:2])
+  return spec, Problem(y[None], clean[None], m[None]), (out_h, out_w)
+
+
 def observation_image(spec: OperatorSpec, problem: Problem) -> np.ndarray:
   """The observation as people look at it: itself, or its back-projection A^T b for
   single-pixel measurements."""

@@ -130,6 +130,51 @@ def crop_to_multiple(img: np.ndarray, d: int = 32) -> np.ndarray:
   return img[top:top + nh, left:left + nw]
 
 
+def pad_to_multiple(img: np.ndarray, d: int) -> np.ndarray:
+  """Reflect-pads (H, W, C) at the bottom and right to multiples of d (a copy; `[:H, :W]` of the
+  result is the image again)."""
+  h, w = img.shape[:2]
+  return np.pad(img, ((0, -h % d), (0, -w % d), (0, 0)), mode="reflect" if min(h, w) > 1
+                else "edge")
+
+
+def load_observation(path: str, channels: str) -> np.ndarray:
+  """An observed image as float32 (H, W, C) in [0, 1]: an 8-bit image file (mode as
+  `load_image`), or a `.npy` / `.npz` array (H, W) or (H, W, C) with any number of channels,
+  uint8 (/ 255) or float in [0, 1] (an `.npz` holds one array).
+
+  Raises:
+    UserError: as `load_image`, or an array of another shape, dtype or range.
+  """
+  if not path.endswith((".npy", ".npz")):
+    return to_float(load_image(path, channels))
+  if not os.path.isfile(path):
+    raise UserError(f"image file not found: {path}")
+  try:
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):
+      arrays = [loaded]
+    else:
+      with loaded:
+        arrays = [loaded[k] for k in loaded.files]
+  except (ValueError, OSError) as e:
+    raise UserError(f"{path}: not a numpy array file ({e})") from None
+  if len(arrays) != 1:
+    raise UserError(f"{path}: an .npz image must hold exactly one array, got {len(arrays)}")
+  a = arrays[0]
+  if a.ndim == 2:
+    a = a[..., None]
+  if a.ndim != 3 or not (a.dtype == np.uint8 or np.issubdtype(a.dtype, np.floating)):
+    raise UserError(f"{path}: an image array must be (H, W) or (H, W, C) of uint8 or float, "
+                    f"got shape {a.shape} of {a.dtype}")
+  if a.dtype == np.uint8:
+    return to_float(a)
+  if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
+    raise UserError(f"{path}: a float image array must hold values in [0, 1], got "
+                    f"[{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]")
+  return a.astype(np.float32)
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
   """Centre crop to at most size x size pixels (offsets as `crop_to_multiple`)."""
   h, w = img.shape[:2]

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+from typing import Optional
 
 import matplotlib
 
@@ -59,6 +60,16 @@ def write_csv(path: str, header, rows) -> None:
   image_io.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
+def write_markdown_table(path: str, header, rows) -> None:
+  """A markdown table (floats to 3 decimals, None as an empty cell)."""
+  cell = lambda v: "" if v is None else f"{v:.3f}" if isinstance(v, (float, np.floating)) else (
+      "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+  text = "\n".join(lines) + "\n"
+  image_io.atomic_write(path, lambda f: f.write(text.encode()))
+
+
 class MetricsWriter:
   """Appends one JSON object per line to metrics.jsonl (flushed per line)."""
 
@@ -106,11 +117,32 @@ def _line_axes(curves: dict, xlabel: str, ylabel: str, title: str):
   return fig, ax
 
 
-def psnr_curve(path: str, curves: dict, best_step: int, title: str) -> None:
-  """Plots PSNR per step for each named curve, marking the oracle-best step."""
+def psnr_curve(path: str, curves: dict, best_step: int, title: str,
+               stop_step: Optional[int] = None) -> None:
+  """Plots PSNR per step for each named curve, marking the oracle-best step (and an early stop)."""
   fig, ax = _line_axes(curves, "step", "PSNR (dB)", title)
   ax.axvline(best_step, color="gray", ls=":", lw=1, label=f"best step {best_step}")
+  if stop_step is not None:
+    ax.axvline(stop_step, color="C3", ls="--", lw=1, label=f"ES-WMV stop {stop_step}")
   ax.legend(fontsize=8)
+  _save_figure(fig, path)
+
+
+def stopping_curve(path: str, wmv, loss, stop_step: int, title: str) -> None:
+  """ES-WMV's windowed variance and the data-fit loss per step (log scales), marking the stop."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  steps = np.arange(len(loss))
+  ax.semilogy(steps, wmv, lw=1, color="C3", label="windowed variance (ES-WMV)")
+  ax.axvline(stop_step, color="C3", ls="--", lw=1, label=f"stop {stop_step}")
+  ax.set_xlabel("step")
+  ax.set_ylabel("variance")
+  ax.grid(alpha=0.3)
+  other = ax.twinx()
+  other.semilogy(steps, loss, lw=1, color="C0", alpha=0.7, label="loss")
+  other.set_ylabel("loss")
+  handles = ax.get_legend_handles_labels()[0] + other.get_legend_handles_labels()[0]
+  ax.legend(handles=handles, fontsize=8)
+  ax.set_title(title, fontsize=9)
   _save_figure(fig, path)
 
 

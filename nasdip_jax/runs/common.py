@@ -5,8 +5,10 @@ options from a config; the device lines of a summary.
 """
 
 import dataclasses
+import glob
 import json
 import os
+from typing import NamedTuple, Optional
 
 import jax
 import ml_collections
@@ -17,6 +19,7 @@ from nasdip_jax.baselines import wiener
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
+from nasdip_jax.fit import early_stop
 from nasdip_jax.imaging import degrade
 from nasdip_jax.imaging import io as image_io
 from nasdip_jax.imaging import operators
@@ -66,9 +69,18 @@ def image_fields(c: ml_collections.ConfigDict) -> None:
   """The image restored and how it is cropped."""
   c.image = ""                    # path; "" = the bundled 64-px default image for the task
   c.crop_size = 0                 # centre crop to at most this many px per side first (0 = off)
-  c.crop_multiple = CROP_MULTIPLE  # centre crop to multiples of this
+  c.crop_multiple = CROP_MULTIPLE  # the network's granularity: centre crop to multiples of it
+                                  # (observation mode: reflect-pad to them, crop back)
   c.mask = ""                     # inpaint: mask file of the image's size (nonzero = observed;
                                   # 1-bit, L, palette or RGB), cropped as the image
+
+
+def observation_fields(c: ml_collections.ConfigDict) -> None:
+  """Observation mode (restore runs): the image is the observation itself."""
+  c.observed = False              # true: config.image *is* the noisy / masked / low-resolution /
+                                  # blurred image (nothing added; padded, never cropped)
+  c.reference = ""                # observation mode: the ground truth (the output's size), for
+                                  # PSNR and SSIM; without it no ground-truth number is reported
 
 
 def model_fields(c: ml_collections.ConfigDict) -> None:
@@ -94,17 +106,6 @@ def fit_fields(c: ml_collections.ConfigDict) -> None:
   """Every field of `dip.FitConfig`, with its default: the one schema of a fit's settings."""
   for f in dataclasses.fields(dip.FitConfig):
     c[f.name] = f.default
-
-
-def dip_denoising_recipe(c: ml_collections.ConfigDict) -> None:
-  """DIP's denoising recipe (the reference's denoising script), which the operator tasks use too:
-  3000 steps of Adam at 0.01, input noise 1/30 (FitConfig's default), EMA 0.99 of outputs (PSNR
-  measured on the EMA), divergence guard at 5 dB."""
-  c.num_steps = 3000
-  c.lr = 0.01
-  c.reg_noise_std = dip.FitConfig.reg_noise_std
-  c.ema_decay = 0.99
-  c.backtrack_db = 5.0
 
 
 def execution_fields(c: ml_collections.ConfigDict) -> None:
@@ -189,6 +190,12 @@ def check_fit(config, model: str, min_input_depth: int = 1) -> None:
       raise UserError(f"config.{name} must be >= 0, got {config[name]}")
   if config.ema_decay >= 1:
     raise UserError(f"config.ema_decay must be < 1, got {config.ema_decay}")
+  check_choice(config, "stop", early_stop.METHODS + ("auto",))
+  check_at_least(config, ["es_window"])
+  check_at_least(config, ["es_patience"], 0)
+  if fit_config(config).stop == "es-wmv" and config.es_window > config.num_steps:
+    raise UserError(f"config.es_window={config.es_window} is longer than the fit "
+                    f"(config.num_steps={config.num_steps}); ES-WMV needs a full window")
 
 
 def check_execution(config) -> None:
@@ -274,6 +281,103 @@ def make_operator(config, height: int, width: int):
   return None
 
 
+# the synthetic-mode fields an observation never uses (nothing is added to it)
+SYNTHETIC_FIELDS = ("sigma", "keep_fraction")
+
+
+class Loaded(NamedTuple):
+  """A restore run's problem and what its summary says about the image."""
+  path: str
+  spec: degrade.OperatorSpec
+  problem: degrade.Problem
+  size: tuple               # (h, w) of the output: `[:h, :w]` of the network's output
+  has_reference: bool       # whether problem.clean is a ground truth (else zeros)
+  notes: dict               # for the summary: cropped_from, padded_to, noise_sigma_estimate
+
+
+def load_restoration(config) -> Loaded:
+  """The problem of a restore config: synthetic (a clean image degraded; cropped to the network's
+  granularity, which the notes say) or, with config.observed, the observed image (padded)."""
+  if not config.observed:
+    if config.reference:
+      raise UserError("config.reference is for observation mode (--config.observed=true); a "
+                      "synthetic run's ground truth is config.image itself")
+    path, spec, problem = load_problem(config)
+    h, w = problem.clean.shape[1:3]
+    full = image_io.load_image(path, config.channels, convert=not config.image)
+    if config.crop_size:  # asked for: not news
+      full = image_io.center_crop(full, config.crop_size)
+    notes = {"cropped_from": list(full.shape[:2])} if full.shape[:2] != (h, w) else {}
+    return Loaded(path, spec, problem, (h, w), True, notes)
+  if not config.image:
+    raise UserError("observation mode restores your image: give it with --config.image=PATH")
+  defaults = ml_collections.ConfigDict()
+  degradation_fields(defaults)
+  for name in SYNTHETIC_FIELDS:
+    if config[name] != defaults[name]:
+      raise UserError(f"config.{name} degrades a clean image; with --config.observed=true the "
+                      "image is already the observation, so it would do nothing")
+  observation = image_io.load_observation(config.image, config.channels)
+  mask = reference = None
+  if config.task == "inpaint" and config.mask:
+    mask = image_io.load_mask(config.mask)
+    if mask.shape[:2] != observation.shape[:2]:
+      raise UserError(f"{config.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} px but the "
+                      f"image is {observation.shape[1]}x{observation.shape[0]}; give a mask of "
+                      "the image's size")
+  if config.crop_size:
+    observation = image_io.center_crop(observation, config.crop_size)
+    mask = None if mask is None else image_io.center_crop(mask, config.crop_size)
+  h, w = observation.shape[:2]
+  if config.reference:
+    reference = image_io.load_observation(config.reference, config.channels)
+    if config.crop_size:
+      scale = config.factor if config.task == "sr" else 1
+      reference = image_io.center_crop(reference, config.crop_size * scale)
+  if config.task == "sr" and observation.shape[-1] not in (1, 3):
+    raise UserError(f"super-resolution takes 1 or 3 channels, got {observation.shape[-1]}")
+  spec, problem, size = degrade.observed_problem(
+      observation, config.task, config.crop_multiple, mask=mask, factor=config.factor,
+      operator=make_operator(config, h, w), reference=reference)
+  notes = {}
+  if problem.clean.shape[1:3] != size:
+    notes["padded_to"] = list(problem.clean.shape[1:3])
+  if config.task == "denoise":
+    notes["noise_sigma_estimate"] = noise_sigma(observation)
+  return Loaded(config.image, spec, problem, size, reference is not None, notes)
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".npz")
+
+
+def is_batch(image: str) -> bool:
+  """Whether config.image names many images: a folder or a glob pattern."""
+  return os.path.isdir(image) or any(c in image for c in "*?[")
+
+
+def batch_images(image: str) -> list:
+  """[(path, path relative to the folder or the pattern's fixed part)] of a folder (recursively,
+  image and array files) or a glob pattern, sorted; UserError if it matches nothing."""
+  if os.path.isdir(image):
+    root = image
+    paths = [os.path.join(d, f) for d, _, names in os.walk(image) for f in names
+             if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+  else:
+    root = os.path.dirname(image.split("*")[0].split("?")[0].split("[")[0]) or "."
+    paths = [p for p in glob.glob(image, recursive=True) if os.path.isfile(p)]
+  if not paths:
+    raise UserError(f"config.image={image!r} matches no image files "
+                    f"({', '.join(IMAGE_EXTENSIONS)})")
+  return sorted((p, os.path.relpath(p, root)) for p in paths)
+
+
+def noise_sigma(observation: np.ndarray) -> float:
+  """scikit-image's wavelet estimate of the Gaussian noise std of an image, 0..255 scale."""
+  from skimage import restoration  # pylint: disable=import-outside-toplevel
+  return 255.0 * float(restoration.estimate_sigma(observation, channel_axis=-1,
+                                                  average_sigmas=True))
+
+
 def load_problem(config):
   """`load_image_problem` of a config with the image fields."""
   return load_image_problem(config, config.image, config.crop_size, config.crop_multiple,
@@ -281,8 +385,16 @@ def load_problem(config):
 
 
 def fit_config(config, **changes) -> dip.FitConfig:
-  """The `FitConfig` of a config's fit fields (every one of them), with `changes` applied."""
-  return dip.FitConfig(**{**{name: config[name] for name in FIT_FIELDS}, **changes})
+  """The `FitConfig` of a config's fit fields (every one of them), with `changes` applied; stop
+  'auto' is ES-WMV in observation mode and none otherwise; ES-WMV's patience 0 is scaled to
+  num_steps."""
+  values = {**{name: config[name] for name in FIT_FIELDS}, **changes}
+  if values["stop"] == "auto":
+    values["stop"] = "es-wmv" if config.get("observed") else "none"
+  if values["stop"] == "es-wmv" and not values["es_patience"]:
+    values["es_patience"] = early_stop.auto_patience(values["es_window"],
+                                                     config.get("num_steps", 0))
+  return dip.FitConfig(**values)
 
 
 def cohort_options(config) -> dict:

@@ -35,8 +35,13 @@ def base_config() -> ml_collections.ConfigDict:
   common.degradation_fields(c)
   common.operator_fields(c)
   common.image_fields(c)
+  common.observation_fields(c)    # observed, reference
   common.model_fields(c)
-  common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth
+  common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth, ...
+  c.stop = "auto"                 # auto | es-wmv | none: oracle-free stopping (fit.early_stop);
+                                  # auto = ES-WMV in observation mode
+  c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
+                                  # the answer is still the stop's image)
   c.num_steps = 3000
   c.log_every = 50                # metrics.jsonl row every this many steps
   c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
@@ -46,17 +51,20 @@ def base_config() -> ml_collections.ConfigDict:
 
 def _check_config(config) -> None:
   common.check_degradation(config)
-  common.check_fit(config, config.model)
-  common.check_execution(config)
   common.check_at_least(config, ["crop_size"], 0)
   common.check_at_least(config, ["num_steps", "log_every", "crop_multiple", "num_seeds"])
+  common.check_fit(config, config.model)
+  common.check_execution(config)
+  if config.observed and config.num_seeds > 1:
+    raise UserError("config.num_seeds > 1 compares seeds against a ground truth: run observation "
+                    "mode one seed at a time")
 
 
-def check(config):
+def check(config) -> common.Loaded:
   """Everything `run` checks before it writes or compiles (the fields, the image and mask):
-  UserError on bad input; returns (path, spec, problem)."""
+  UserError on bad input; returns the loaded problem."""
   _check_config(config)
-  return common.load_problem(config)
+  return common.load_restoration(config)
 
 
 def prepare(config, spec, problem, compile_step: bool = True):
@@ -99,16 +107,33 @@ def _trim_metrics(path: str, step: int) -> None:
   image_io.atomic_write(path, lambda f: f.write("".join(rows).encode()))
 
 
+def _finished(workdir: str, resume, num_steps: int) -> bool:
+  """Whether the checkpoint at step `resume` ends the run: the last step, or an early stop that
+  the summary beside it records."""
+  if resume == num_steps:
+    return True
+  path = os.path.join(workdir, "summary.json")
+  if not resume or not os.path.exists(path):
+    return False
+  summary = json.load(open(path, encoding="utf-8"))
+  return (summary.get("steps") == resume and summary.get("stopped_at") is not None and
+          summary.get("stop_ends_fit", True))
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Restores config.image as config.task says and writes the results to workdir.
 
   With config.checkpoint_every, the fit state is checkpointed; rerunning the same command on the
   same workdir resumes from the last checkpoint (a finished run only rewrites its outputs).
   """
+  if common.is_batch(config.image):
+    return run_batch(config, workdir)
   if config.num_seeds > 1:
     return run_seeds(config, workdir)
   t_start = time.perf_counter()
-  path, spec, problem = check(config)
+  loaded = check(config)
+  spec, problem = loaded.spec, loaded.problem
+  cfg = common.fit_config(config)
   ckpt_dir = os.path.join(workdir, "checkpoint")
   resume = _checkpoint_step(ckpt_dir)
   if resume:  # checked before anything compiles
@@ -117,32 +142,39 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       raise UserError(f"{workdir} holds a run checkpointed at step {resume}, past "
                       f"config.num_steps={config.num_steps}; use a new --workdir (or at least "
                       f"{resume} steps)")
-  h, w = problem.clean.shape[1:3]
-  if resume == config.num_steps:
+  finished = _finished(workdir, resume, config.num_steps)
+  h, w = loaded.size
+  if "cropped_from" in loaded.notes:
+    progress.say(f"cropped the {loaded.notes['cropped_from'][1]}x"
+                 f"{loaded.notes['cropped_from'][0]} image to {w}x{h}, the network's multiples "
+                 f"of {config.crop_multiple} px (--config.observed=true pads instead)")
+  if finished:
     progress.say(f"{workdir} holds this run, finished: rewriting its outputs")
   else:
     progress.say(f"compiling the {config.task} step for a {w}x{h} image...")
   with jax.default_matmul_precision(config.matmul_precision):
     # a finished run (checkpointed at its last step) only rewrites its outputs: no compiling
-    model, data, state, compiled = prepare(config, spec, problem,
-                                           compile_step=resume != config.num_steps)
+    model, data, state, compiled = prepare(config, spec, problem, compile_step=not finished)
     files.make_workdir(workdir)
     checkpointer = (checkpoints.FitCheckpointer(ckpt_dir)
                     if config.checkpoint_every or resume else None)
     history = None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
-      state, history = checkpointer.restore(state, dip.STEP_METRICS)
+      state, history = checkpointer.restore(state, dip.metric_names(cfg))
       _trim_metrics(metrics_path, int(state.step))
-      if resume < config.num_steps:
+      if not finished:
         progress.say(f"resuming from step {resume} of {config.num_steps}")
     elif os.path.exists(metrics_path):
       os.remove(metrics_path)
     files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    clean = problem.clean[0]
+    crop = lambda img: np.asarray(img)[:h, :w]
     image_io.save_png(os.path.join(workdir, "corrupted.png"),
-                      degrade.observation_image(spec, problem))
-    image_io.save_png(os.path.join(workdir, "clean.png"), clean)
+                      crop_observation(spec, degrade.observation_image(spec, problem), loaded))
+    if loaded.has_reference:
+      image_io.save_png(os.path.join(workdir, "clean.png"), crop(problem.clean[0]))
+    # what a run without ground truth may show: no PSNR against the (zero) stand-in
+    shown_metrics = [k for k in dip.metric_names(cfg) if loaded.has_reference or k != "psnr"]
 
     resumed_from = int(state.step)
     writer = files.MetricsWriter(metrics_path)
@@ -153,17 +185,22 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       done = curves["loss"].shape[-1]
       for s in range(marks["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
-          writer.write(s, **{k: curves[k][s] for k in dip.STEP_METRICS})
-      bar.update(done, psnr=float(curves["psnr"][-1]))
+          writer.write(s, **{k: curves[k][s] for k in shown_metrics})
+      key = "psnr" if loaded.has_reference else "loss"
+      bar.update(done, **{key: float(curves[key][-1])})
       marks["logged"] = done
+      last = done == config.num_steps or (config.stop_ends_fit and dip.stopped(st))
       if config.checkpoint_every and (done // config.checkpoint_every > marks["saved"] //
-                                      config.checkpoint_every or done == config.num_steps):
+                                      config.checkpoint_every or last):
         checkpointer.save(st, curves)
         marks["saved"] = done
 
     t_fit = time.perf_counter()
-    state, curves = dip.fit(compiled, state, data, config.num_steps, config.steps_per_call,
-                            on_chunk, history)
+    if compiled is None:  # finished: nothing to run
+      curves = history
+    else:
+      state, curves = dip.fit(compiled, state, data, config.num_steps, config.steps_per_call,
+                              on_chunk, history, stop_early=config.stop_ends_fit)
     jax.block_until_ready(state)
     fit_seconds = time.perf_counter() - t_fit
     bar.close()
@@ -171,30 +208,24 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if checkpointer:
       checkpointer.close()
 
-  restored, best = np.asarray(state.shown[0]), np.asarray(state.best_image[0])
-  baseline = degrade.baseline_estimate(spec, problem)
-  psnr_input = degrade.quality(spec, clean, baseline)
-  image_io.save_png(os.path.join(workdir, "restored.png"), restored)
-  image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
-  files.save_curves(os.path.join(workdir, "curves.npz"), curves)
-  name = os.path.basename(path)
-  files.side_by_side(os.path.join(workdir, "side_by_side.png"), [
-      (f"{_input_title(config, spec)}: {psnr_input:.2f} dB", baseline),
-      (f"DIP final: {curves['psnr'][-1]:.2f} dB", restored),
-      (f"DIP best (step {int(state.best_step)}): {float(state.best_psnr):.2f} dB", best),
-      ("ground truth", clean)])
-  files.psnr_curve(os.path.join(workdir, "psnr.png"), {"PSNR vs ground truth": curves["psnr"]},
-                   int(state.best_step), f"{config.task} {name}")
   summary = {
-      "task": config.task, "image": name, "image_path": path, "model": config.model,
-      "restored": os.path.join(workdir, "restored.png"),
+      "task": config.task, "image": os.path.basename(loaded.path), "image_path": loaded.path,
+      "observed": bool(config.observed), "model": config.model,
       "genotype": registry.genotype_name(config.model, config.genotype),
-      "image_size": list(problem.clean.shape[1:3]), "seed": config.seed,
-      "psnr_final": float(curves["psnr"][-1]), "psnr_best": float(state.best_psnr),
-      "best_step": int(state.best_step), "psnr_input": psnr_input,
-      "ssim_final": degrade.structural(spec, clean, restored),
-      "ssim_best": degrade.structural(spec, clean, best),
-      "ssim_input": degrade.structural(spec, clean, baseline),
+      "image_size": [h, w], **loaded.notes, "seed": config.seed,
+      "restored": os.path.join(workdir, "restored.png")}
+  final = crop(state.shown[0])
+  restored = final
+  if cfg.stop == "es-wmv":
+    stop_step, fired = int(state.es.step), bool(state.es.stopped)
+    restored = crop(state.es.image[0])
+    summary.update(stop="es-wmv", stop_step=stop_step, es_window=cfg.es_window,
+                   stop_ends_fit=config.stop_ends_fit,
+                   es_patience=cfg.es_patience,
+                   stopped_at=stop_step + cfg.es_patience if fired else None)
+  if loaded.has_reference:
+    summary.update(_quality(spec, problem, loaded, state, curves, final, restored, crop))
+  summary.update({
       "num_params": registry.num_params(model), "steps": int(state.step),
       "num_fallbacks": int(state.num_fallbacks), "resumed_from_step": resumed_from,
       "steps_per_sec": ((int(state.step) - resumed_from) / fit_seconds
@@ -202,9 +233,80 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "compile_seconds": compiled.compile_seconds if compiled else 0.0,
       "wall_seconds": time.perf_counter() - t_start, "memory_mib": (
           compiled.memory_bytes / 2**20 if compiled and compiled.memory_bytes else None),
-      **common.device_info(), "loop": dip.resolve_loop(config.loop)}
-  files.write_json(os.path.join(workdir, "summary.json"), summary)
+      **common.device_info(), "loop": dip.resolve_loop(config.loop)})
+  _write_outputs(config, workdir, loaded, state, curves, final, restored, summary, crop,
+                 shown_metrics)
   return summary
+
+
+def crop_observation(spec, image, loaded: common.Loaded) -> np.ndarray:
+  """An observation-sized image of a padded problem cropped back (SR: the low-resolution size)."""
+  scale = spec.factor if spec.task == "sr" else 1
+  return np.asarray(image)[:loaded.size[0] // scale, :loaded.size[1] // scale]
+
+
+def _quality(spec, problem, loaded, state, curves, final, restored, crop) -> dict:
+  """PSNR and SSIM against the ground truth: final, oracle best, the stop and the input. Unpadded,
+  from the fit's curves; padded, measured on the cropped images."""
+  clean = crop(problem.clean[0])
+  best = crop(state.best_image[0])
+  baseline = crop(degrade.baseline_estimate(spec, problem))
+  padded = "padded_to" in loaded.notes
+  psnr = lambda image, curve_value: (degrade.quality(spec, clean, image) if padded
+                                     else float(curve_value))
+  out = {"psnr_final": psnr(final, curves["psnr"][-1]),
+         "psnr_best": psnr(best, state.best_psnr), "best_step": int(state.best_step),
+         "psnr_input": degrade.quality(spec, clean, baseline),
+         "ssim_final": degrade.structural(spec, clean, final),
+         "ssim_best": degrade.structural(spec, clean, best),
+         "ssim_input": degrade.structural(spec, clean, baseline)}
+  if state.es is not None:
+    out.update(psnr_stop=psnr(restored, curves["psnr"][int(state.es.step)]),
+               ssim_stop=degrade.structural(spec, clean, restored))
+  return out
+
+
+def _write_outputs(config, workdir, loaded, state, curves, final, restored, summary, crop,
+                   shown_metrics) -> None:
+  spec, problem = loaded.spec, loaded.problem
+  channels = restored.shape[-1]
+  if channels in (1, 3):
+    image_io.save_png(os.path.join(workdir, "restored.png"), restored)
+    if summary.get("stop_step") is not None:
+      image_io.save_png(os.path.join(workdir, "restored_final.png"), final)
+  if config.observed or channels not in (1, 3):  # full precision, any channels
+    arrays = {"restored": restored, "restored_final": final} if "stop_step" in summary else {
+        "restored": restored}
+    for name, array in arrays.items():
+      image_io.atomic_write(os.path.join(workdir, name + ".npy"),
+                            lambda f, a=array: np.save(f, a.astype(np.float32)))
+  files.save_curves(os.path.join(workdir, "curves.npz"),
+                    {k: v for k, v in curves.items() if k in shown_metrics})
+  name, es_step = os.path.basename(loaded.path), summary.get("stop_step")
+  baseline = crop(degrade.baseline_estimate(spec, problem))
+  if loaded.has_reference:
+    best = crop(state.best_image[0])
+    if channels in (1, 3):
+      image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
+    panels = [(f"{_input_title(config, spec)}: {summary['psnr_input']:.2f} dB", baseline)]
+    if es_step is not None:
+      panels.append((f"ES-WMV stop (step {es_step}): {summary['psnr_stop']:.2f} dB", restored))
+    panels += [(f"DIP final: {summary['psnr_final']:.2f} dB", final),
+               (f"DIP best (step {summary['best_step']}): {summary['psnr_best']:.2f} dB", best),
+               ("ground truth", crop(problem.clean[0]))]
+    files.psnr_curve(os.path.join(workdir, "psnr.png"), {"PSNR vs ground truth": curves["psnr"]},
+                     summary["best_step"], f"{config.task} {name}", stop_step=es_step)
+  else:
+    panels = [(_input_title(config, spec), baseline)]
+    if es_step is not None:
+      panels.append((f"ES-WMV stop (step {es_step})", restored))
+    panels.append((f"DIP final (step {summary['steps'] - 1})", final))
+  if channels in (1, 3):
+    files.side_by_side(os.path.join(workdir, "side_by_side.png"), panels)
+  if es_step is not None:
+    files.stopping_curve(os.path.join(workdir, "stopping.png"), curves["wmv"], curves["loss"],
+                         es_step, f"{config.task} {name}: ES-WMV")
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
 
 
 def _input_title(config, spec) -> str:
@@ -216,6 +318,55 @@ def _input_title(config, spec) -> str:
   return "back-projection" if spec.task == "single_pixel" else "corrupted"
 
 
+# the columns of a batch's table, where its runs have them
+BATCH_COLUMNS = ("image", "image_size", "steps", "stop_step", "stopped_at", "noise_sigma_estimate",
+                 "psnr_input", "psnr_stop", "psnr_final", "psnr_best", "ssim_stop", "ssim_final",
+                 "ssim_best", "restored", "wall_seconds")
+
+
+def _image_config(config, path: str, rel: str):
+  """The config of one image of a batch (a mask folder gives each image its mask of the same
+  relative path)."""
+  sub = ml_collections.ConfigDict(config.to_dict())
+  sub.image = path
+  if config.mask and os.path.isdir(config.mask):
+    sub.mask = os.path.join(config.mask, rel)
+  return sub
+
+
+def run_batch(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Restores every image of a folder (recursively) or glob pattern, each into the workdir's
+  mirror of its relative path (without extension), and writes results.csv / results.md.
+  Every image is checked before the first runs; a rerun skips finished images and resumes the
+  one that was running."""
+  t_start = time.perf_counter()
+  _check_config(config)
+  images = common.batch_images(config.image)
+  subs = [(_image_config(config, p, rel), os.path.splitext(rel)[0]) for p, rel in images]
+  for sub, _ in subs:  # bad input: before anything is written
+    check(sub)
+  files.make_workdir(workdir)
+  rows = []
+  for i, (sub, rel) in enumerate(subs):
+    out = os.path.join(workdir, rel)
+    summary_path = os.path.join(out, "summary.json")
+    done = (os.path.exists(summary_path) and
+            not files.changed_settings(json.load(open(os.path.join(out, "config.json"),
+                                                       encoding="utf-8")), sub.to_dict()))
+    progress.say(f"image {i + 1}/{len(subs)}: {sub.image}" + (" (finished)" if done else ""))
+    summary = (json.load(open(summary_path, encoding="utf-8")) if done else run(sub, out))
+    rows.append({"image": rel, **{k: summary.get(k) for k in BATCH_COLUMNS[1:]}})
+  columns = [c for c in BATCH_COLUMNS if any(r.get(c) is not None for r in rows)]
+  table = [[r.get(c) for c in columns] for r in rows]
+  files.write_csv(os.path.join(workdir, "results.csv"), columns, table)
+  files.write_markdown_table(os.path.join(workdir, "results.md"), columns, table)
+  summary = {"task": config.task, "image": config.image, "num_images": len(rows),
+             "results": os.path.join(workdir, "results.csv"), "images": rows,
+             "wall_seconds": time.perf_counter() - t_start}
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary
+
+
 def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """config.num_seeds fits of one image (seeds seed, seed + 1, ...) as one cohort; writes every
   seed's curves and images, and the mean and spread of the final and best PSNR.
@@ -224,7 +375,8 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str) -> dict:
   always the one of config.seed). Finished seeds survive a kill: rerun to resume.
   """
   t_start = time.perf_counter()
-  path, spec, problem = check(config)
+  loaded = check(config)
+  path, spec, problem = loaded.path, loaded.spec, loaded.problem
   if os.path.isdir(os.path.join(workdir, "cohort")):
     common.check_rerun(workdir, config.to_dict(), RESUMABLE)
   n = config.num_seeds

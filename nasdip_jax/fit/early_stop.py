@@ -1,0 +1,58 @@
+"""ES-WMV: oracle-free early stopping for DIP by the windowed moving variance of its outputs
+(Wang et al., "Early Stopping for Deep Image Prior", TMLR 2023; its reference notebook
+ES_WMV.ipynb).
+
+After every step the raw network output joins a FIFO window of the last W outputs. Once the
+window is full, VAR = mean over the window of MSE(output, window average). A new minimum of VAR
+records its step and the image shown at that step; P consecutive steps without a new minimum stop
+the criterion (it then freezes). The answer is the image at the minimum. Everything is a pytree
+updated inside the jitted step: no host round trip per step.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+METHODS = ("none", "es-wmv")
+MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
+
+
+class EsWmv(NamedTuple):
+  """The criterion's state (leaves of a FitState)."""
+  window: jax.Array    # (W,) + image shape: the last W raw outputs, a ring buffer
+  var_min: jax.Array   # smallest VAR so far (inf until the window is full)
+  step: jax.Array      # the step of that minimum (-1 until the window is full)
+  image: jax.Array     # the shown image at that step
+  wait: jax.Array      # steps since the minimum
+  stopped: jax.Array   # P steps passed without a new minimum: frozen since
+
+
+def auto_patience(window: int, num_steps: int) -> int:
+  """P scaled to the step budget: a fifth of it, at least W and at most the reference's 1000."""
+  return max(window, min(MAX_AUTO_PATIENCE, num_steps // 5))
+
+
+def init(window: int, image_shape) -> EsWmv:
+  zeros = lambda shape: jnp.zeros(shape, jnp.float32)
+  return EsWmv(window=zeros((window,) + tuple(image_shape)),
+               var_min=jnp.full((), jnp.inf, jnp.float32), step=jnp.full((), -1, jnp.int32),
+               image=zeros(image_shape), wait=jnp.zeros((), jnp.int32),
+               stopped=jnp.zeros((), bool))
+
+
+def update(es: EsWmv, step, out, shown, patience: int):
+  """The criterion after step `step` (0-based) produced `out` (raw) and `shown`; returns
+  (state, VAR of this step: NaN until the window is full)."""
+  size = es.window.shape[0]
+  window = jax.lax.dynamic_update_index_in_dim(es.window, out.astype(jnp.float32),
+                                               step % size, 0)
+  full = step >= size - 1
+  var = jnp.mean(jnp.square(window - jnp.mean(window, axis=0)))
+  live = full & ~es.stopped
+  better = live & (var < es.var_min)
+  wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
+  return EsWmv(
+      window=window, var_min=jnp.where(better, var, es.var_min),
+      step=jnp.where(better, step, es.step), image=jnp.where(better, shown, es.image),
+      wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)

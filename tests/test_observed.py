@@ -1,0 +1,207 @@
+"""Restoring a real image: ES-WMV stopping, observation mode (nothing added, any size, no ground
+truth read), folders, the Python API and the CLI agreeing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+import conftest
+import nasdip_jax
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import early_stop
+from nasdip_jax.imaging import degrade
+from nasdip_jax.runs import common
+from nasdip_jax.runs import restore
+
+TINY_NET = {"channels_down": (4, 4), "channels_up": (4, 4), "channels_skip": (2, 2)}
+
+
+def _tiny(**fields):
+  """A restore config with a 2-level, 4-channel network (fields override)."""
+  c = restore.base_config()
+  c.net.update(TINY_NET)
+  c.input_depth, c.steps_per_call, c.checkpoint_every = 4, 3, 0
+  c.update(fields)
+  return c
+
+
+def _run_es(frames, window, patience):
+  """ES-WMV over a sequence of (H, W, C) outputs (shown = output); returns the final state and
+  the per-step variance."""
+  es = early_stop.init(window, frames.shape[1:])
+
+  def body(es, step_frame):
+    step, frame = step_frame
+    return early_stop.update(es, step, frame, frame, patience)
+
+  return jax.lax.scan(body, es, (jnp.arange(len(frames)), jnp.asarray(frames)))
+
+
+def test_es_wmv_stops_at_the_known_step():
+  """Outputs change until step 9, stay constant over steps 10..19, then change again: the first
+  window of W = 4 constant outputs ends at step 13 (VAR 0, the minimum; P = 12 is longer than the
+  10 steps between the first full window and it, so the criterion cannot fire before). P steps
+  later, at step 25, it fires; later windows change nothing."""
+  t = np.arange(30, dtype=np.float32)
+  values = np.where((t >= 10) & (t < 20), 0.5, np.sin(t) * 0.3 + 0.5)
+  frames = values[:, None, None, None] * np.ones((30, 2, 3, 1), np.float32)
+  frames[:, 0, 0, 0] += t * 1e-3 * ((t < 10) | (t >= 20))  # marks each step's image
+  es, var = _run_es(frames, window=4, patience=12)
+  assert int(es.step) == 13 and bool(es.stopped)
+  np.testing.assert_array_equal(es.image, frames[13])
+  assert int(es.wait) == 12  # frozen once it fired at step 25
+  _, var_late = _run_es(frames[:25], window=4, patience=12)
+  assert not bool(_run_es(frames[:25], window=4, patience=12)[0].stopped)
+  assert np.all(np.isnan(np.asarray(var)[:3])) and np.all(np.asarray(var)[3:13] > 0)
+
+
+def test_es_wmv_variance_is_the_mean_squared_deviation_from_the_window_average():
+  # window (0, 0, 0, 4) of a 1-pixel image: mean 1, deviations 1, 1, 1, 9 -> VAR 3
+  frames = np.array([0, 0, 0, 4, 4], np.float32)[:, None, None, None]
+  es, var = _run_es(frames, window=4, patience=10)
+  assert float(var[3]) == pytest.approx(3.0)
+  assert float(var[4]) == pytest.approx(4.0)  # the ring holds (4, 0, 0, 4): mean 2, deviations 4
+  assert int(es.step) == 3 and not bool(es.stopped)
+
+
+def test_auto_patience_scales_with_the_budget():
+  assert early_stop.auto_patience(100, 3000) == 600
+  assert early_stop.auto_patience(100, 100) == 100
+  assert early_stop.auto_patience(100, 50000) == 1000
+
+
+def _save(path, array):
+  Image.fromarray(array).save(path)
+  return str(path)
+
+
+def _photo(h, w, channels=3, seed=0):
+  rng = np.random.default_rng(seed)
+  img = np.sort(rng.integers(0, 256, (h, w, channels), dtype=np.uint8), axis=1)
+  return img[..., 0] if channels == 1 else img
+
+
+@pytest.mark.parametrize("task,size,channels,out", [
+    ("denoise", (75, 100), 3, (75, 100)), ("denoise", (61, 37), 3, (61, 37)),
+    ("denoise", (400, 150), 1, (400, 150)), ("sr", (29, 37), 3, (116, 148))])
+def test_an_observation_is_padded_never_changed_and_no_ground_truth_is_read(
+    tmp_path, monkeypatch, task, size, channels, out):
+  monkeypatch.setattr(degrade, "make_problem", None)  # the synthetic path would call it
+  img = _photo(*size, channels)
+  c = _tiny(task=task, observed=True, image=_save(tmp_path / "obs.png", img),
+            channels="rgb" if channels == 3 else "gray")
+  loaded = common.load_restoration(c)
+  assert loaded.size == out and not loaded.has_reference
+  clean, obs = loaded.problem.clean[0], loaded.problem.observation[0]
+  assert clean.shape[0] % 32 == 0 and clean.shape[1] % 32 == 0 and not clean.any()
+  np.testing.assert_array_equal(obs[:size[0], :size[1]],
+                                img.reshape(size + (channels,)) / np.float32(255))
+  assert obs.shape[0] * loaded.spec.factor == clean.shape[0]
+
+
+def test_observation_mode_refuses_synthetic_settings_and_a_missing_image(tmp_path):
+  image = _save(tmp_path / "obs.png", _photo(40, 40))
+  with pytest.raises(UserError, match="sigma degrades a clean image"):
+    restore.check(_tiny(observed=True, image=image, sigma=15.0))
+  with pytest.raises(UserError, match="give it with --config.image"):
+    restore.check(_tiny(observed=True))
+  with pytest.raises(UserError, match="needs its mask"):
+    restore.check(_tiny(observed=True, image=image, task="inpaint"))
+  with pytest.raises(UserError, match="reference is for observation mode"):
+    restore.check(_tiny(image=image, reference=image))
+
+
+def test_an_unpadded_observation_fits_exactly_as_the_synthetic_run(tmp_path):
+  """The synthetic run's own noisy image, given as an observation with its clean reference,
+  gives the same curves and images (64 px: nothing padded)."""
+  synthetic = _tiny(num_steps=6, stop="none")
+  loaded = restore.check(synthetic)
+  np.save(tmp_path / "noisy.npy", loaded.problem.observation[0])
+  np.save(tmp_path / "clean.npy", loaded.problem.clean[0])
+  a = restore.run(synthetic, str(tmp_path / "synthetic"))
+  b = restore.run(_tiny(num_steps=6, stop="none", observed=True, image=str(tmp_path / "noisy.npy"),
+                        reference=str(tmp_path / "clean.npy")), str(tmp_path / "observed"))
+  for k in ("psnr_final", "psnr_best", "best_step", "ssim_final"):
+    assert a[k] == b[k], k
+  curves = lambda d: np.load(tmp_path / d / "curves.npz")
+  np.testing.assert_array_equal(curves("synthetic")["psnr"], curves("observed")["psnr"])
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "synthetic" / "restored.png")),
+                                np.asarray(Image.open(tmp_path / "observed" / "restored.png")))
+
+
+def test_api_restores_odd_sizes_to_their_own_size_without_ground_truth_numbers(tmp_path):
+  noisy = _photo(61, 37)
+  result = nasdip_jax.restore(noisy, "denoise", steps=5, es_window=2, es_patience=1,
+                              input_depth=4, steps_per_call=5, net=TINY_NET,
+                              workdir=str(tmp_path / "api"))
+  assert result.image.shape == (61, 37, 3) and result.final.shape == (61, 37, 3)
+  assert Image.open(tmp_path / "api" / "restored.png").size == (37, 61)
+  assert 1 <= result.stop_step <= 4 and "wmv" in result.curves
+  assert result.summary["stopped_at"] in (None, result.stop_step + 1)
+  assert "noise_sigma_estimate" in result.summary
+  text = json.dumps(result.summary) + open(tmp_path / "api" / "metrics.jsonl").read()
+  assert "psnr\"" not in text and "ssim" not in text and "psnr_best" not in text
+  assert "psnr" not in np.load(tmp_path / "api" / "curves.npz").files
+  conftest.assert_strict_json(str(tmp_path / "api"))
+  sr = nasdip_jax.restore(_photo(29, 37), "sr", factor=4, steps=2, stop="none", input_depth=4,
+                          steps_per_call=2, net=TINY_NET, workdir=str(tmp_path / "sr"))
+  assert sr.image.shape == (116, 148, 3) and sr.stop_step is None
+
+
+def test_a_folder_batch_mirrors_the_tree_and_resumes_without_redoing_finished_images(
+    tmp_path, monkeypatch):
+  folder = tmp_path / "photos"
+  (folder / "sub").mkdir(parents=True)
+  _save(folder / "a.png", _photo(64, 64, seed=1))
+  _save(folder / "sub" / "b.png", _photo(64, 64, seed=2))
+  _save(folder / "sub" / "c.png", _photo(64, 64, seed=3))
+  config = _tiny(observed=True, image=str(folder), num_steps=4, es_window=2, es_patience=5)
+  work = str(tmp_path / "work")
+  real_run, calls = restore.run, []
+
+  def killed_at_c(c, workdir):
+    if c.image.endswith("c.png"):
+      raise KeyboardInterrupt  # the kill
+    calls.append(c.image)
+    return real_run(c, workdir)
+
+  monkeypatch.setattr(restore, "run", killed_at_c)
+  with pytest.raises(KeyboardInterrupt):
+    real_run(config, work)
+  assert len(calls) == 2 and os.path.exists(os.path.join(work, "sub", "b", "summary.json"))
+  monkeypatch.setattr(restore, "run", lambda c, w: calls.append(c.image) or real_run(c, w))
+  summary = real_run(config, work)
+  assert calls[2:] == [str(folder / "sub" / "c.png")]  # a and b were not run again
+  assert summary["num_images"] == 3
+  lines = open(os.path.join(work, "results.csv")).read().splitlines()
+  assert lines[0].startswith("image,image_size,steps,stop_step") and len(lines) == 4
+  assert [l.split(",")[0] for l in lines[1:]] == ["a", os.path.join("sub", "b"),
+                                                   os.path.join("sub", "c")]
+  assert os.path.exists(os.path.join(work, "results.md"))
+
+
+def test_api_and_cli_give_the_same_image(tmp_path):
+  """A 100x75 grayscale photo, the same seed: the same restored array (the CLI compiled with the
+  suite's XLA setting, so the programs are the same)."""
+  noisy = _save(tmp_path / "noisy.png", _photo(75, 100, 1))
+  net = [f"--config.net.{k}={v}" for k, v in TINY_NET.items()]
+  args = ["--config=configs/denoise.py", f"--workdir={tmp_path / 'cli'}", "--config.observed=true",
+          f"--config.image={noisy}", "--config.channels=gray", "--config.num_steps=4",
+          "--config.es_window=2", "--config.input_depth=4", "--config.steps_per_call=4",
+          "--config.seed=3", *net]
+  env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1", "JAX_NUM_CPU_DEVICES": "8"}
+  done = subprocess.run([sys.executable, "-m", "nasdip_jax.main", *args], cwd=conftest.REPO,
+                        env=env, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  api = nasdip_jax.restore(noisy, "denoise", steps=4, es_window=2, input_depth=4,
+                           steps_per_call=4, seed=3, net=TINY_NET, workdir=str(tmp_path / "api"))
+  assert api.image.shape == (75, 100, 1)
+  assert Image.open(tmp_path / "cli" / "restored.png").size == (100, 75)
+  np.testing.assert_array_equal(np.load(tmp_path / "cli" / "restored.npy"), api.image)
