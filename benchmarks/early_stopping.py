@@ -34,7 +34,7 @@ _DENOISE_STEPS = flags.DEFINE_integer("denoise_steps", 1500, "Steps per denoisin
 _SR_STEPS = flags.DEFINE_integer("sr_steps", 1500, "Steps per SR fit.", lower_bound=100)
 _INPAINT_STEPS = flags.DEFINE_integer("inpaint_steps", 2000, "Steps per inpainting fit.",
                                       lower_bound=100)
-_TASKS = flags.DEFINE_list("tasks", ["denoise15", "denoise25", "denoise50", "sr4", "inpaint50"],
+_TASKS = flags.DEFINE_list("tasks", ["denoise25", "denoise50", "denoise15", "sr4", "inpaint50"],
                            "What to run.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_early_stopping", "Where the runs write.")
 TASKS = ("denoise15", "denoise25", "denoise50", "sr4", "inpaint50")

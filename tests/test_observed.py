@@ -72,7 +72,8 @@ def test_es_wmv_variance_is_the_mean_squared_deviation_from_the_window_average()
 
 
 def test_auto_patience_scales_with_the_budget():
-  assert early_stop.auto_patience(100, 3000) == 600
+  assert early_stop.auto_patience(100, 3000) == 1000
+  assert early_stop.auto_patience(100, 1500) == 750
   assert early_stop.auto_patience(100, 100) == 100
   assert early_stop.auto_patience(100, 50000) == 1000
 
@@ -205,3 +206,24 @@ def test_api_and_cli_give_the_same_image(tmp_path):
   assert api.image.shape == (75, 100, 1)
   assert Image.open(tmp_path / "cli" / "restored.png").size == (100, 75)
   np.testing.assert_array_equal(np.load(tmp_path / "cli" / "restored.npy"), api.image)
+
+
+def test_a_colour_key_marks_the_missing_pixels(tmp_path):
+  img = _photo(40, 48)
+  img[img.sum(axis=-1) == 3 * 255] = 0  # no accidental key colour
+  img[5:9, 10:20] = (255, 0, 255)
+  config = _tiny(task="inpaint", observed=True, image=_save(tmp_path / "o.png", img),
+                 mask_color="255,0,255")
+  mask = restore.check(config).problem.mask[0, :40, :48, 0]
+  want = np.ones((40, 48), np.float32)
+  want[5:9, 10:20] = 0
+  np.testing.assert_array_equal(mask, want)
+  for colour, message in (("255,0", "3 comma-separated values"), ("1,2,3", "no pixel")):
+    with pytest.raises(UserError, match=message):
+      restore.check(_tiny(task="inpaint", observed=True, image=config.image, mask_color=colour))
+
+
+def test_the_memory_check_proposes_a_size_that_fits():
+  # 4x the memory there is: half the sides, rounded down to multiples of 32
+  assert restore.fitting_size(1000, 500, 4 * 2**30, 2**30, 32) == (480, 224)
+  assert restore.fitting_size(100, 64, 100 * 2**30, 2**30, 32) == (32, 32)  # at least one tile

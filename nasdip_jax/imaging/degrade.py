@@ -141,7 +141,7 @@ def observed_problem(observation: np.ndarray, task: str, multiple: int, *,
   elif task == "inpaint":
     if mask is None:
       raise UserError("inpainting an observed image needs its mask (--config.mask=mask.png: "
-                      "nonzero = observed)")
+                      "nonzero = observed; or --config.mask_color=R,G,B of the missing pixels)")
     spec = OperatorSpec("inpaint", operators.Mask())
   elif task == "deblur":
     spec = OperatorSpec("deblur", operator)

@@ -48,4 +48,6 @@ class Progress:
 
 
 def _fmt(value) -> str:
-  return f"{value:.2f}" if isinstance(value, float) else str(value)
+  if isinstance(value, float):
+    return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
+  return str(value)

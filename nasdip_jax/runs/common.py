@@ -81,6 +81,8 @@ def observation_fields(c: ml_collections.ConfigDict) -> None:
                                   # blurred image (nothing added; padded, never cropped)
   c.reference = ""                # observation mode: the ground truth (the output's size), for
                                   # PSNR and SSIM; without it no ground-truth number is reported
+  c.mask_color = ""               # observed inpainting without a mask file: 'R,G,B' (or 'V' for
+                                  # grayscale) 0..255: pixels of exactly this colour are missing
 
 
 def model_fields(c: ml_collections.ConfigDict) -> None:
@@ -133,6 +135,7 @@ def check_at_least(config, names, low: int = 1) -> None:
 # the fields only some tasks use
 _DEBLUR = ("deblur",)
 TASK_FIELDS = {"sigma": ("denoise",), "keep_fraction": ("inpaint",), "mask": ("inpaint",),
+               "mask_color": ("inpaint",),
                "factor": ("sr",), "noise_std": ("deblur", "single_pixel"),
                "blur_sigma": _DEBLUR, "blur_size": _DEBLUR, "kernel": _DEBLUR,
                "boundary": _DEBLUR, "wiener_dip": _DEBLUR,
@@ -171,6 +174,7 @@ def check_used(config, tasks) -> None:
   degradation_fields(defaults)
   operator_fields(defaults)
   image_fields(defaults)
+  observation_fields(defaults)
   for name, users in TASK_FIELDS.items():
     if name in config and not set(users) & set(tasks) and config[name] != defaults[name]:
       raise UserError(f"config.{name} is for task {' / '.join(users)} only; this run's task is "
@@ -319,6 +323,11 @@ def load_restoration(config) -> Loaded:
                       "image is already the observation, so it would do nothing")
   observation = image_io.load_observation(config.image, config.channels)
   mask = reference = None
+  if config.mask and config.mask_color:
+    raise UserError("give the inpainting mask as a file (config.mask) or a colour "
+                    "(config.mask_color), not both")
+  if config.task == "inpaint" and config.mask_color:
+    mask = colour_key_mask(observation, config.mask_color)
   if config.task == "inpaint" and config.mask:
     mask = image_io.load_mask(config.mask)
     if mask.shape[:2] != observation.shape[:2]:
@@ -369,6 +378,21 @@ def batch_images(image: str) -> list:
     raise UserError(f"config.image={image!r} matches no image files "
                     f"({', '.join(IMAGE_EXTENSIONS)})")
   return sorted((p, os.path.relpath(p, root)) for p in paths)
+
+
+def colour_key_mask(observation: np.ndarray, colour: str) -> np.ndarray:
+  """(H, W, 1) uint8: 0 where a pixel has exactly `colour` ('R,G,B' or 'V', 0..255), 255 else."""
+  try:
+    values = [int(v) for v in colour.split(",")]
+  except ValueError:
+    values = []
+  if len(values) != observation.shape[-1] or not all(0 <= v <= 255 for v in values):
+    raise UserError(f"config.mask_color must be {observation.shape[-1]} comma-separated values "
+                    f"in 0..255 for this image, got {colour!r}")
+  key = np.all(image_io.to_uint8(observation) == np.asarray(values, np.uint8), axis=-1)
+  if not key.any():
+    raise UserError(f"no pixel of the image has the colour {colour}; nothing would be inpainted")
+  return np.where(key, 0, 255).astype(np.uint8)[..., None]
 
 
 def noise_sigma(observation: np.ndarray) -> float:

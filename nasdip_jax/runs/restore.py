@@ -84,9 +84,20 @@ def prepare(config, spec, problem, compile_step: bool = True):
   limit = config.memory_limit_mb * 2**20 or cohort.free_memory_bytes(1)
   if compiled.memory_bytes is not None and compiled.memory_bytes > limit:
     h, w = problem.clean.shape[1:3]
+    fit_h, fit_w = fitting_size(h, w, compiled.memory_bytes, limit, config.crop_multiple)
     raise UserError(f"a {w}x{h} image needs about {compiled.memory_bytes / 2**20:.0f} MiB, more "
-                    f"than the {limit / 2**20:.0f} MiB available; use a smaller image or network")
+                    f"than the {limit / 2**20:.0f} MiB available; about {fit_w}x{fit_h} px fit "
+                    f"(--config.crop_size={max(fit_h, fit_w)}, or restore tiles of that size), "
+                    "or use a smaller network")
   return model, data, state, compiled
+
+
+def fitting_size(h: int, w: int, need: int, limit: int, multiple: int) -> tuple:
+  """The largest (h, w) of the same aspect, in multiples of `multiple`, whose memory (taken as
+  proportional to the pixels: activations dominate) stays under `limit` bytes."""
+  scale = (limit / need) ** 0.5
+  return (max(multiple, int(h * scale) // multiple * multiple),
+          max(multiple, int(w * scale) // multiple * multiple))
 
 
 def _checkpoint_step(ckpt_dir: str):
@@ -186,8 +197,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for s in range(marks["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
           writer.write(s, **{k: curves[k][s] for k in shown_metrics})
-      key = "psnr" if loaded.has_reference else "loss"
-      bar.update(done, **{key: float(curves[key][-1])})
+      shown = {k: float(curves[k][-1]) for k in ("psnr", "loss", "wmv")
+               if k in shown_metrics and (k != "loss" or not loaded.has_reference)}
+      bar.update(done, **shown)
       marks["logged"] = done
       last = done == config.num_steps or (config.stop_ends_fit and dip.stopped(st))
       if config.checkpoint_every and (done // config.checkpoint_every > marks["saved"] //
