@@ -33,13 +33,13 @@ def _tiny(**fields):
 
 
 def _run_es(frames, window, patience):
-  """ES-WMV over a sequence of (H, W, C) outputs (shown = output); returns the final state and
-  the per-step variance."""
+  """ES-WMV over a sequence of (H, W, C) shown images; returns the final state and the per-step
+  variance."""
   es = early_stop.init(window, frames.shape[1:])
 
   def body(es, step_frame):
     step, frame = step_frame
-    return early_stop.update(es, step, frame, frame, patience)
+    return early_stop.update(es, step, frame, patience)
 
   return jax.lax.scan(body, es, (jnp.arange(len(frames)), jnp.asarray(frames)))
 

@@ -185,8 +185,7 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   improved = (~fallback) & (psnr > state.best_psnr)
   es, step_metrics = state.es, {}
   if cfg.stop == "es-wmv":
-    es, step_metrics["wmv"] = early_stop.update(state.es, state.step, out, shown,
-                                                cfg.es_patience)
+    es, step_metrics["wmv"] = early_stop.update(state.es, state.step, shown, cfg.es_patience)
   new_state = FitState(
       step=state.step + 1, params=params, opt_state=opt_state, shown=shown,
       best_psnr=jnp.where(improved, psnr, state.best_psnr),

@@ -2,11 +2,16 @@
 (Wang et al., "Early Stopping for Deep Image Prior", TMLR 2023; its reference notebook
 ES_WMV.ipynb).
 
-After every step the raw network output joins a FIFO window of the last W outputs. Once the
-window is full, VAR = mean over the window of MSE(output, window average). A new minimum of VAR
-records its step and the image shown at that step; P consecutive steps without a new minimum stop
-the criterion (it then freezes). The answer is the image at the minimum. Everything is a pytree
-updated inside the jitted step: no host round trip per step.
+After every step the shown image (the fit's output, or its EMA when the fit keeps one) joins a
+FIFO window of the last W images. Once the window is full, VAR = mean over the window of
+MSE(image, window average). A new minimum of VAR records its step and image; P consecutive steps
+without a new minimum stop the criterion (it then freezes). The answer is the image at the
+minimum. Everything is a pytree updated inside the jitted step: no host round trip per step.
+
+The reference windows the raw outputs. With DIP's input noise (a fresh perturbation of z every
+step) the raw outputs jitter, the more the sharper the network gets, which pulls VAR's minimum
+early: on a 128-px CBSD68 crop at sigma 25 (width-16 skip net, EMA 0.99) the raw window stopped
+at step 150 (19.4 dB) and the EMA's at step 1499 (26.3 dB, the oracle best).
 """
 
 from typing import NamedTuple
@@ -20,7 +25,7 @@ MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
 
 class EsWmv(NamedTuple):
   """The criterion's state (leaves of a FitState)."""
-  window: jax.Array    # (W,) + image shape: the last W raw outputs, a ring buffer
+  window: jax.Array    # (W,) + image shape: the last W shown images, a ring buffer
   var_min: jax.Array   # smallest VAR so far (inf until the window is full)
   step: jax.Array      # the step of that minimum (-1 until the window is full)
   image: jax.Array     # the shown image at that step
@@ -43,12 +48,12 @@ def init(window: int, image_shape) -> EsWmv:
                stopped=jnp.zeros((), bool))
 
 
-def update(es: EsWmv, step, out, shown, patience: int):
-  """The criterion after step `step` (0-based) produced `out` (raw) and `shown`; returns
-  (state, VAR of this step: NaN until the window is full)."""
+def update(es: EsWmv, step, image, patience: int):
+  """The criterion after step `step` (0-based) showed `image`; returns (state, VAR of this step:
+  NaN until the window is full)."""
   size = es.window.shape[0]
-  window = jax.lax.dynamic_update_index_in_dim(es.window, out.astype(jnp.float32),
-                                               step % size, 0)
+  image = image.astype(jnp.float32)
+  window = jax.lax.dynamic_update_index_in_dim(es.window, image, step % size, 0)
   full = step >= size - 1
   var = jnp.mean(jnp.square(window - jnp.mean(window, axis=0)))
   live = full & ~es.stopped
@@ -56,5 +61,5 @@ def update(es: EsWmv, step, out, shown, patience: int):
   wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
   return EsWmv(
       window=window, var_min=jnp.where(better, var, es.var_min),
-      step=jnp.where(better, step, es.step), image=jnp.where(better, shown, es.image),
+      step=jnp.where(better, step, es.step), image=jnp.where(better, image, es.image),
       wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)
