@@ -160,7 +160,7 @@ def test_a_folder_batch_mirrors_the_tree_and_resumes_without_redoing_finished_im
     tmp_path, monkeypatch):
   folder = tmp_path / "photos"
   (folder / "sub").mkdir(parents=True)
-  _save(folder / "a.png", _photo(64, 64, seed=1))
+  _save(folder / "a.png", _photo(75, 100, seed=1))  # 100x75: padded to 128x96, cropped back
   _save(folder / "sub" / "b.png", _photo(64, 64, seed=2))
   _save(folder / "sub" / "c.png", _photo(64, 64, seed=3))
   config = _tiny(observed=True, image=str(folder), num_steps=4, es_window=2, es_patience=5)
@@ -186,12 +186,13 @@ def test_a_folder_batch_mirrors_the_tree_and_resumes_without_redoing_finished_im
   assert [l.split(",")[0] for l in lines[1:]] == ["a", os.path.join("sub", "b"),
                                                    os.path.join("sub", "c")]
   assert os.path.exists(os.path.join(work, "results.md"))
+  assert Image.open(os.path.join(work, "a", "restored.png")).size == (100, 75)
 
 
 def test_api_and_cli_give_the_same_image(tmp_path):
-  """A 100x75 grayscale photo, the same seed: the same restored array (the CLI compiled with the
+  """A 150x400 grayscale photo, the same seed: the same restored array (the CLI compiled with the
   suite's XLA setting, so the programs are the same)."""
-  noisy = _save(tmp_path / "noisy.png", _photo(75, 100, 1))
+  noisy = _save(tmp_path / "noisy.png", _photo(400, 150, 1))
   net = [f"--config.net.{k}={v}" for k, v in TINY_NET.items()]
   args = ["--config=configs/denoise.py", f"--workdir={tmp_path / 'cli'}", "--config.observed=true",
           f"--config.image={noisy}", "--config.channels=gray", "--config.num_steps=4",
@@ -203,8 +204,8 @@ def test_api_and_cli_give_the_same_image(tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   api = nasdip_jax.restore(noisy, "denoise", steps=4, es_window=2, input_depth=4,
                            steps_per_call=4, seed=3, net=TINY_NET, workdir=str(tmp_path / "api"))
-  assert api.image.shape == (75, 100, 1)
-  assert Image.open(tmp_path / "cli" / "restored.png").size == (100, 75)
+  assert api.image.shape == (400, 150, 1)
+  assert Image.open(tmp_path / "cli" / "restored.png").size == (150, 400)
   np.testing.assert_array_equal(np.load(tmp_path / "cli" / "restored.npy"), api.image)
 
 
