@@ -6,9 +6,9 @@ and at the final step (the criterion sees only the outputs; PSNR needs the groun
 
 Reduced scale for a CPU: a skip network of width --width, the recipes of configs/denoise.py,
 sr4x.py and inpaint.py (inpainting in RGB) with --*_steps steps; ES-WMV's window 100 and its
-patience scaled to the budget (`fit.early_stop.auto_patience`). Fits run to the end (the stop is
-read from the curves) and resume after a kill. Writes benchmarks/results/early_stopping.json and
-its table in benchmarks/README.md.
+patience scaled to the budget (`fit.early_stop.auto_patience`). Fits run to the end (the final
+step is measured too) and resume after a kill. Writes benchmarks/results/early_stopping.json and
+its table in benchmarks/README.md after every fit.
 """
 
 import os
@@ -58,6 +58,27 @@ def _config(task: str, image: str):
   return config
 
 
+def _write(names, rows) -> None:
+  """The JSON and the README table of the rows so far (written after every fit)."""
+  table = []
+  for task in _TASKS.value:
+    r = [x for x in rows if x["task"] == task]
+    if not r:
+      continue
+    mean = lambda k, r=r: float(np.mean([x[k] for x in r]))
+    table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
+                  "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
+                  "psnr_stop": mean("psnr_stop"), "psnr_final": mean("psnr_final"),
+                  "stop_minus_best": mean("psnr_stop") - mean("psnr_best"),
+                  "stop_minus_final": mean("psnr_stop") - mean("psnr_final"),
+                  "fired": sum(x["stopped_at"] is not None for x in r),
+                  "mean_stop_step": mean("stop_step"), "mean_best_step": mean("best_step")})
+  result = {"machine": report.machine(), "crop": _CROP.value, "width": _WIDTH.value,
+            "images": names, "rows": rows, "table": table}
+  report.write_json(os.path.join(report.RESULTS, "early_stopping.json"), result)
+  report.update_readme_table("early_stopping", result["machine"], table, list(table[0]))
+
+
 def main(argv):
   del argv
   folder = os.path.join(_DATA.value, "CBSD68")
@@ -74,21 +95,7 @@ def main(argv):
                    "psnr_final": s["psnr_final"], "ssim_best": s["ssim_best"],
                    "ssim_stop": s["ssim_stop"], "ssim_final": s["ssim_final"]})
       print(rows[-1], flush=True)
-  table = []
-  for task in _TASKS.value:
-    r = [x for x in rows if x["task"] == task]
-    mean = lambda k, r=r: float(np.mean([x[k] for x in r]))
-    table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
-                  "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
-                  "psnr_stop": mean("psnr_stop"), "psnr_final": mean("psnr_final"),
-                  "stop_minus_best": mean("psnr_stop") - mean("psnr_best"),
-                  "stop_minus_final": mean("psnr_stop") - mean("psnr_final"),
-                  "fired": sum(x["stopped_at"] is not None for x in r),
-                  "mean_stop_step": mean("stop_step"), "mean_best_step": mean("best_step")})
-  result = {"machine": report.machine(), "crop": _CROP.value, "width": _WIDTH.value,
-            "images": names, "rows": rows, "table": table}
-  report.write_json(os.path.join(report.RESULTS, "early_stopping.json"), result)
-  report.update_readme_table("early_stopping", result["machine"], table, list(table[0]))
+      _write(names, rows)
 
 
 if __name__ == "__main__":
