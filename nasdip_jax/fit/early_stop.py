@@ -53,9 +53,16 @@ def update(es: EsWmv, step, image, patience: int):
   NaN until the window is full)."""
   size = es.window.shape[0]
   image = image.astype(jnp.float32)
-  window = jax.lax.dynamic_update_index_in_dim(es.window, image, step % size, 0)
+  window = jax.lax.optimization_barrier(
+      jax.lax.dynamic_update_index_in_dim(es.window, image, step % size, 0))
   full = step >= size - 1
-  var = jnp.mean(jnp.square(window - jnp.mean(window, axis=0)))
+  # the window's average as a matrix-vector product, after the window is materialised: the
+  # update took 199 ms with XLA:CPU's reduction over the leading axis (100 x 128 x 128 x 3),
+  # 56 ms so (benchmarks/early_stop_cost.py measures it in the step)
+  flat = window.reshape(size, -1)
+  average = jnp.dot(jnp.full((size,), 1.0 / size, jnp.float32), flat,
+                    precision=jax.lax.Precision.HIGHEST)
+  var = jnp.mean(jnp.square(flat - average))
   live = full & ~es.stopped
   better = live & (var < es.var_min)
   wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
