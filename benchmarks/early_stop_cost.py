@@ -17,6 +17,7 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
+from nasdip_jax import hostmem  # pylint: disable=wrong-import-position
 from nasdip_jax import recipes  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import restore  # pylint: disable=wrong-import-position
 
@@ -42,6 +43,7 @@ def _prepared(stop: str):
 
 def main(argv):
   del argv
+  hostmem.keep_freed_memory()  # as main.py does
   fits = {stop: list(_prepared(stop)) for stop in ("none", "es-wmv")}
   seconds = {stop: [] for stop in fits}
   for fit in fits.values():  # warm up

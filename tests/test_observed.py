@@ -45,21 +45,23 @@ def _run_es(frames, window, patience):
 
 
 def test_es_wmv_stops_at_the_known_step():
-  """Outputs change until step 9, stay constant over steps 10..19, then change again: the first
-  window of W = 4 constant outputs ends at step 13 (VAR 0, the minimum; P = 12 is longer than the
-  10 steps between the first full window and it, so the criterion cannot fire before). P steps
-  later, at step 25, it fires; later windows change nothing."""
+  """Outputs are constant only over steps 10..13: the one window of W = 4 constant outputs ends
+  at step 13 (VAR 0, every other window's is well above; P = 12 is longer than the 10 steps
+  between the first full window and it, so the criterion cannot fire before). P steps later, at
+  step 25, it fires; the later windows change nothing."""
   t = np.arange(30, dtype=np.float32)
-  values = np.where((t >= 10) & (t < 20), 0.5, np.sin(t) * 0.3 + 0.5)
+  flat = (t >= 10) & (t <= 13)
+  values = np.where(flat, 0.5, np.sin(t) * 0.3 + 0.5)
   frames = values[:, None, None, None] * np.ones((30, 2, 3, 1), np.float32)
-  frames[:, 0, 0, 0] += t * 1e-3 * ((t < 10) | (t >= 20))  # marks each step's image
+  frames[:, 0, 0, 0] += t * 1e-3 * ~flat  # marks each step's image
   es, var = _run_es(frames, window=4, patience=12)
   assert int(es.step) == 13 and bool(es.stopped)
   np.testing.assert_array_equal(es.image, frames[13])
   assert int(es.wait) == 12  # frozen once it fired at step 25
-  _, var_late = _run_es(frames[:25], window=4, patience=12)
   assert not bool(_run_es(frames[:25], window=4, patience=12)[0].stopped)
-  assert np.all(np.isnan(np.asarray(var)[:3])) and np.all(np.asarray(var)[3:13] > 0)
+  var = np.asarray(var)
+  assert np.all(np.isnan(var[:3])) and abs(var[13]) < 1e-7
+  assert np.all(np.delete(var[3:], 10) > 1e-3)
 
 
 def test_es_wmv_variance_is_the_mean_squared_deviation_from_the_window_average():
@@ -69,6 +71,21 @@ def test_es_wmv_variance_is_the_mean_squared_deviation_from_the_window_average()
   assert float(var[3]) == pytest.approx(3.0)
   assert float(var[4]) == pytest.approx(4.0)  # the ring holds (4, 0, 0, 4): mean 2, deviations 4
   assert int(es.step) == 3 and not bool(es.stopped)
+
+
+def test_es_wmv_running_sums_equal_the_direct_variance():
+  """The O(image) per-step sums (recomputed every W steps) against numpy's float64 two-pass
+  variance of every window, on a slowly converging sequence (VAR from 1e-2 down to 1e-6)."""
+  rng = np.random.default_rng(0)
+  t = np.arange(300, dtype=np.float64)[:, None, None, None]
+  frames = (0.5 + 0.2 * np.exp(-t / 40) * rng.standard_normal((300, 6, 5, 3)) +
+            1e-3 * rng.standard_normal((300, 6, 5, 3))).astype(np.float32)
+  _, var = _run_es(frames, window=7, patience=1000)
+  f64 = frames.astype(np.float64)
+  want = [np.mean(np.square(f64[s - 6:s + 1] - f64[s - 6:s + 1].mean(axis=0)))
+          for s in range(6, 300)]
+  np.testing.assert_allclose(np.asarray(var)[6:], want, rtol=2e-3)
+  assert want[-1] < 1e-5 < 1e-2 < want[0]
 
 
 def test_auto_patience_scales_with_the_budget():

@@ -26,6 +26,9 @@ MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
 class EsWmv(NamedTuple):
   """The criterion's state (leaves of a FitState)."""
   window: jax.Array    # (W,) + image shape: the last W shown images, a ring buffer
+  centre: jax.Array    # r: the window's average at the last exact pass (every W steps)
+  total: jax.Array     # sum over the window of (x_i - r)
+  norms: jax.Array     # (W,): ||x_i - r||^2 per slot
   var_min: jax.Array   # smallest VAR so far (inf until the window is full)
   step: jax.Array      # the step of that minimum (-1 until the window is full)
   image: jax.Array     # the shown image at that step
@@ -42,31 +45,54 @@ def auto_patience(window: int, num_steps: int) -> int:
 
 def init(window: int, image_shape) -> EsWmv:
   zeros = lambda shape: jnp.zeros(shape, jnp.float32)
-  return EsWmv(window=zeros((window,) + tuple(image_shape)),
+  return EsWmv(window=zeros((window,) + tuple(image_shape)), centre=zeros(image_shape),
+               total=zeros(image_shape), norms=zeros((window,)),
                var_min=jnp.full((), jnp.inf, jnp.float32), step=jnp.full((), -1, jnp.int32),
                image=zeros(image_shape), wait=jnp.zeros((), jnp.int32),
                stopped=jnp.zeros((), bool))
 
 
+def _exact(window):
+  """(centre, total, norms) of a window by a full pass: the average as a matrix-vector product
+  (XLA:CPU's reduction over the leading axis is ~20x slower), deviations from it."""
+  size = window.shape[0]
+  flat = window.reshape(size, -1)
+  centre = jnp.dot(jnp.full((size,), 1.0 / size, jnp.float32), flat,
+                   precision=jax.lax.Precision.HIGHEST)
+  deviations = flat - centre
+  return (centre.reshape(window.shape[1:]), jnp.zeros(window.shape[1:], jnp.float32),
+          jnp.sum(jnp.square(deviations), axis=1))
+
+
 def update(es: EsWmv, step, image, patience: int):
   """The criterion after step `step` (0-based) showed `image`; returns (state, VAR of this step:
-  NaN until the window is full)."""
+  NaN until the window is full).
+
+  VAR = sum_i ||x_i - r||^2 / (W N) - ||mean_i (x_i - r)||^2 / N for any r: sums kept up to date
+  per step in O(N) (N = pixels x channels), r and the sums recomputed by a full pass whenever
+  the ring wraps (every W steps), so r stays near the window's average and the difference
+  loses no precision.
+  """
   size = es.window.shape[0]
   image = image.astype(jnp.float32)
-  window = jax.lax.optimization_barrier(
-      jax.lax.dynamic_update_index_in_dim(es.window, image, step % size, 0))
+  slot = step % size
+  old = jax.lax.dynamic_index_in_dim(es.window, slot, 0, keepdims=False)
+  window = jax.lax.dynamic_update_index_in_dim(es.window, image, slot, 0)
+
+  def incremental():
+    new = image - es.centre
+    return (es.centre, es.total + new - (old - es.centre),
+            es.norms.at[slot].set(jnp.sum(jnp.square(new))))
+
+  centre, total, norms = jax.lax.cond(slot == 0, lambda: _exact(window), incremental)
+  n = image.size
+  var = jnp.sum(norms) / (size * n) - jnp.sum(jnp.square(total / size)) / n
   full = step >= size - 1
-  # the window's average as a matrix-vector product, after the window is materialised: the
-  # update took 199 ms with XLA:CPU's reduction over the leading axis (100 x 128 x 128 x 3),
-  # 56 ms so (benchmarks/early_stop_cost.py measures it in the step)
-  flat = window.reshape(size, -1)
-  average = jnp.dot(jnp.full((size,), 1.0 / size, jnp.float32), flat,
-                    precision=jax.lax.Precision.HIGHEST)
-  var = jnp.mean(jnp.square(flat - average))
   live = full & ~es.stopped
   better = live & (var < es.var_min)
   wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
   return EsWmv(
-      window=window, var_min=jnp.where(better, var, es.var_min),
+      window=window, centre=centre, total=total, norms=norms,
+      var_min=jnp.where(better, var, es.var_min),
       step=jnp.where(better, step, es.step), image=jnp.where(better, image, es.image),
       wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)
