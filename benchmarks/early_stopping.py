@@ -11,6 +11,7 @@ step is measured too) and resume after a kill. Writes benchmarks/results/early_s
 its table in benchmarks/README.md after every fit.
 """
 
+import json
 import os
 import sys
 
@@ -36,6 +37,9 @@ _INPAINT_STEPS = flags.DEFINE_integer("inpaint_steps", 2000, "Steps per inpainti
                                       lower_bound=100)
 _TASKS = flags.DEFINE_list("tasks", ["denoise25", "denoise50", "denoise15", "sr4", "inpaint50"],
                            "What to run.")
+_FIRST_IMAGES = flags.DEFINE_integer("first_images", 0, "Only the first this many of them "
+                                     "(0 = all): the finished part of a partial run.",
+                                     lower_bound=0)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_early_stopping", "Where the runs write.")
 TASKS = ("denoise15", "denoise25", "denoise50", "sr4", "inpaint50")
 report.choice_list(_TASKS, TASKS)
@@ -83,11 +87,16 @@ def main(argv):
   del argv
   folder = os.path.join(_DATA.value, "CBSD68")
   names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))[::5][:_NUM_IMAGES.value]
+  names = names[:_FIRST_IMAGES.value or len(names)]
   rows = []
   for task in _TASKS.value:
     for name in names:
       config = _config(task, os.path.join(folder, name))
-      s = restore.run(config, os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0]))
+      workdir = os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0])
+      if os.path.exists(os.path.join(workdir, "summary.json")):  # finished: read it back
+        s = json.load(open(os.path.join(workdir, "summary.json"), encoding="utf-8"))
+      else:
+        s = restore.run(config, workdir)
       rows.append({"task": task, "image": name, "steps": s["steps"],
                    "psnr_input": s["psnr_input"], "psnr_best": s["psnr_best"],
                    "best_step": s["best_step"], "psnr_stop": s["psnr_stop"],
