@@ -52,16 +52,16 @@ def init(window: int, image_shape) -> EsWmv:
                stopped=jnp.zeros((), bool))
 
 
-def _exact(window):
-  """(centre, total, norms) of a window by a full pass: the average as a matrix-vector product
+def _exact(window, image):
+  """(centre, total, norms) of the window with slot 0 replaced by `image`, by a full pass over
+  the window as it was (read only: no copy of it): the average as a matrix-vector product
   (XLA:CPU's reduction over the leading axis is ~20x slower), deviations from it."""
   size = window.shape[0]
-  flat = window.reshape(size, -1)
-  centre = jnp.dot(jnp.full((size,), 1.0 / size, jnp.float32), flat,
-                   precision=jax.lax.Precision.HIGHEST)
-  deviations = flat - centre
-  return (centre.reshape(window.shape[1:]), jnp.zeros(window.shape[1:], jnp.float32),
-          jnp.sum(jnp.square(deviations), axis=1))
+  flat, new = window.reshape(size, -1), image.reshape(-1)
+  ones = jnp.full((size,), 1.0, jnp.float32)
+  centre = (jnp.dot(ones, flat, precision=jax.lax.Precision.HIGHEST) - flat[0] + new) / size
+  norms = jnp.sum(jnp.square(flat - centre), axis=1).at[0].set(jnp.sum(jnp.square(new - centre)))
+  return (centre.reshape(image.shape), jnp.zeros(image.shape, jnp.float32), norms)
 
 
 def update(es: EsWmv, step, image, patience: int):
@@ -76,15 +76,15 @@ def update(es: EsWmv, step, image, patience: int):
   size = es.window.shape[0]
   image = image.astype(jnp.float32)
   slot = step % size
-  old = jax.lax.dynamic_index_in_dim(es.window, slot, 0, keepdims=False)
-  window = jax.lax.dynamic_update_index_in_dim(es.window, image, slot, 0)
 
   def incremental():
+    old = jax.lax.dynamic_index_in_dim(es.window, slot, 0, keepdims=False)
     new = image - es.centre
     return (es.centre, es.total + new - (old - es.centre),
             es.norms.at[slot].set(jnp.sum(jnp.square(new))))
 
-  centre, total, norms = jax.lax.cond(slot == 0, lambda: _exact(window), incremental)
+  centre, total, norms = jax.lax.cond(slot == 0, lambda: _exact(es.window, image), incremental)
+  window = jax.lax.dynamic_update_index_in_dim(es.window, image, slot, 0)
   n = image.size
   var = jnp.sum(norms) / (size * n) - jnp.sum(jnp.square(total / size)) / n
   full = step >= size - 1
