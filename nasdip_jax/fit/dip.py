@@ -228,12 +228,11 @@ def make_step_fn(graphdef, tx, spec, cfg: FitConfig, vmapped: bool = False):
   return jax.vmap(step) if vmapped else step
 
 
-def _scan_chunk(step, chunk: int):
-  """(state, data, n) -> (state, metrics of (..., chunk)) running n <= chunk steps in one call;
-  n is traced, so a shorter final chunk reuses the program."""
+def _scan_chunk(step, chunk: int, names):
+  """(state, data, n) -> (state, metrics `names` of (..., chunk)) running n <= chunk steps in
+  one call; n is traced, so a shorter final chunk reuses the program."""
 
   def run(state, data, n):
-    names = jax.eval_shape(step, state, data)[1]
     bufs = {k: jnp.zeros(state.step.shape + (chunk,), jnp.float32) for k in names}
 
     def body(i, carry):
@@ -274,14 +273,16 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
   loop = resolve_loop(loop)
   t0 = time.perf_counter()
   if loop == "scan":
-    compiled = jax.jit(_scan_chunk(step, chunk), donate_argnums=(0,)).lower(
+    names = tuple(jax.eval_shape(step, state, data)[1])
+    compiled = jax.jit(_scan_chunk(step, chunk, names), donate_argnums=(0,)).lower(
         state, data, jnp.zeros((), jnp.int32)).compile()
 
     def run(s, d, n):
       s, bufs = compiled(s, d, jnp.asarray(n, jnp.int32))
       return s, {k: np.asarray(v)[..., :n] for k, v in to_host(bufs).items()}
   else:
-    compiled = jax.jit(step, donate_argnums=(0,)).lower(state, data).compile()
+    lowered = jax.jit(step, donate_argnums=(0,)).lower(state, data)
+    names, compiled = tuple(lowered.out_info[1]), lowered.compile()  # no second trace
 
     def run(s, d, n):
       history = []
@@ -290,8 +291,7 @@ def compile_fit(step, state: FitState, data: FitData, chunk: int, loop: str = "a
         history.append(m)
       history = to_host(history)
       return s, {k: np.stack([m[k] for m in history], axis=-1) for k in history[0]}
-  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled), compiled,
-                     tuple(jax.eval_shape(step, state, data)[1]))
+  return CompiledFit(run, time.perf_counter() - t0, _memory_bytes(compiled), compiled, names)
 
 
 def fit(compiled: CompiledFit, state: FitState, data: FitData, num_steps: int, chunk: int,
