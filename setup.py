@@ -33,7 +33,9 @@ setuptools.setup(
         # training sets registered as TFDS datasets (imaging/tfds_image_set.py); no TensorFlow
         "tfds": ["tensorflow-datasets>=4.9.7", "array-record>=0.5", "importlib_resources"],
         "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-datasets>=4.9.7", "array-record>=0.5",
-                 "importlib_resources"],
+                 "importlib_resources", "bm3d>=4.0.3"],
+        # BM3D / CBM3D baselines (baselines/denoisers.py): free for non-commercial use only
+        "bm3d": ["bm3d>=4.0.3"],
         "torch": ["torch>=2.0"],  # benchmarks/dip_speed.py's interleaved reference timing only
     },
     license="Apache-2.0",
