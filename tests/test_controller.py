@@ -111,7 +111,8 @@ def test_reinforce_gradient_matches_the_hand_derived_one(tiny_controller):
   graphdef, params = tiny_controller
   actions, _, _ = C.sample(graphdef, params, TINY, jax.random.key(1), 5)
   adv = jnp.array([1.5, -0.5, 0.25, 2.0, -1.0])
-  grads = jax.grad(C.reinforce_loss)(params, graphdef, TINY, actions, adv)
+  grad = jax.jit(jax.grad(C.reinforce_loss), static_argnums=(1, 2))
+  grads = grad(params, graphdef, TINY, actions, adv)
   # d loss / d logits of decision k for sample i = -(adv_i / B) (onehot(a_ik) - p_ik): for the
   # first decision the logits are head_0(h_1) with h_1 independent of the actions, so the
   # gradient of head 0's bias is the sum of these over the samples.
@@ -123,13 +124,13 @@ def test_reinforce_gradient_matches_the_hand_derived_one(tiny_controller):
   # every parameter: the score function wired per sample, through the network's own VJP
   cot = tuple(-jnp.asarray(adv)[:, None] / 5 * jax.nn.one_hot(actions[:, k], n)
               for k, n in enumerate(TINY.sizes))
-  _, vjp = jax.vjp(lambda p: C.log_prob_tables(graphdef, p, TINY, actions), params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), grads, vjp(cot)[0])
+  by_vjp = jax.jit(lambda p, c: jax.vjp(lambda q: C.log_prob_tables(graphdef, q, TINY, actions),
+                                         p)[1](c)[0])(params, cot)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), grads, by_vjp)
   # AutoGAN's broadcast ((B*D, 1) log-probs times (B, D)) would mix samples: a sample's
   # gradient must not depend on another sample's advantage
-  g1 = jax.grad(C.reinforce_loss)(params, graphdef, TINY, actions[:1], adv[:1])
-  alone = jax.grad(C.reinforce_loss)(params, graphdef, TINY, actions,
-                                     jnp.array([1.5, 0, 0, 0, 0]))
+  g1 = grad(params, graphdef, TINY, actions[:1], adv[:1])
+  alone = grad(params, graphdef, TINY, actions, jnp.array([1.5, 0, 0, 0, 0]))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, 5 * b, rtol=1e-5, atol=1e-6), g1, alone)
 
 
@@ -168,16 +169,22 @@ def _synthetic_reward(decisions, calls):
   return reward_fn
 
 
-def test_controller_converges_to_a_hidden_target_on_a_synthetic_reward(tmp_path):
+def test_controller_converges_to_a_hidden_target_on_a_synthetic_reward():
+  """40 REINFORCE updates of the full decision space's controller (the search loop without its
+  checkpoints, which the resume test covers)."""
   d = dl.Decisions()
   cfg = R.ReinforceConfig(lr=0.02, samples_per_step=32, hidden=32)
-  history = R.search(d, cfg, _synthetic_reward(d, []), 40, str(tmp_path), seed=0)
   graphdef, state = R.init(cfg, d, jax.random.key(0))
-  state, _ = R._Checkpointer(str(tmp_path / "controller")).restore(
-      state, R._abstract_history(32, len(d.sizes)))
+  update = R.make_update(graphdef, d, cfg)
+  reward_fn, key, rewards = _synthetic_reward(d, []), jax.random.key(1), []
+  for step in range(40):
+    key, sub = jax.random.split(key)
+    actions, _, entropy = C.sample(graphdef, state.params, d, sub, 32)
+    reward, _ = reward_fn(step, [tuple(a) for a in np.asarray(actions).tolist()])
+    state, _ = update(state, actions, jnp.asarray(reward, jnp.float32), entropy)
+    rewards.append(np.mean(reward))
   greedy = np.asarray(C.greedy(graphdef, state.params, d))[0]
   assert d.decode(greedy) == TARGET
-  rewards = history["reward"].reshape(40, 32).mean(axis=1)
   assert rewards[0] < 0.6 and rewards[-1] > 0.95
 
 
