@@ -52,8 +52,7 @@ def _single_fit(seed, problem):
   tx = dip.make_optimizer(CFG)
   data = dip.init_data(data_key, problem, CFG)
   state = dip.init_state(params, tx, problem, CFG)
-  compiled = dip.compile_fit(dip.make_step_fn(graphdef, tx, SPEC, CFG), state, data, K,
-                             "dispatch")
+  compiled = dip.compile_single_fit(graphdef, SPEC, CFG, state, data, K, "dispatch")  # once
   return dip.fit(compiled, state, data, STEPS, K)
 
 

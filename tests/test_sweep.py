@@ -119,12 +119,14 @@ def test_printed_commands_and_a_failing_run(tmp_path):
        f"--config.image={image}", "--config.net.channels_down=(8, 8, 8, 8, 8)"],
       [f"--workdir={tmp_path / 'w'}/1", "--config.num_steps=4", "--config.sigma=50",
        "--config.crop_size=32"]]
-  # run 0 passes every check but needs more memory than 1 MiB when compiled: main refuses it,
-  # and the sweep stops before run 1
+  # run 0 passes every config check, but its workdir is a file: main refuses it, and the sweep
+  # stops before run 1
+  (tmp_path / "w").mkdir()
+  (tmp_path / "w" / "0").write_text("")
   ran = _launch(f"--config={path}", f"--workdir={tmp_path / 'w'}", "--run",
-                "--config.memory_limit_mb=1", "--config.net.channels_up=(8, 8, 8, 8, 8)")
+                "--config.net.channels_up=(8, 8, 8, 8, 8)")
   assert ran.returncode == 1
-  assert "MiB available" in ran.stderr, ran.stderr[-2000:]
+  assert "is a file, not a directory" in ran.stderr, ran.stderr[-2000:]
   assert ran.stderr.strip().splitlines()[-1] == (
       "sweep: error: run 0 failed; the sweep stops (1 not run)")
   assert not os.path.exists(tmp_path / "w" / "1")

@@ -131,7 +131,9 @@ def init_cell_params(key, code: codec.GenotypeCode, width: int, extended: bool =
 
   branches = [functools.partial(init_kind, kind) for kind in KINDS]
   keys = jax.random.split(key, nasdip.NUM_CELLS)
-  flat = jnp.stack([jax.lax.switch(code.kind, branches, k) for k in keys])
+  # one switch over the kinds, vmapped over the positions' keys (the kind is not batched, so it
+  # stays a conditional): traced and compiled once, not once per position
+  flat = jax.vmap(lambda k: jax.lax.switch(code.kind, branches, k))(keys)
   if extended:
     flat = jnp.pad(flat, ((0, 0), (0, 2)), constant_values=PRELU_INIT)
   return flat
