@@ -26,6 +26,7 @@ MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
 class EsWmv(NamedTuple):
   """The criterion's state (leaves of a FitState)."""
   window: jax.Array    # (W,) + image shape: the last W shown images, a ring buffer
+  leaving: jax.Array   # the image the next step replaces in the ring
   centre: jax.Array    # r: the window's average at the last exact pass (every W steps)
   total: jax.Array     # sum over the window of (x_i - r)
   norms: jax.Array     # (W,): ||x_i - r||^2 per slot
@@ -45,23 +46,23 @@ def auto_patience(window: int, num_steps: int) -> int:
 
 def init(window: int, image_shape) -> EsWmv:
   zeros = lambda shape: jnp.zeros(shape, jnp.float32)
-  return EsWmv(window=zeros((window,) + tuple(image_shape)), centre=zeros(image_shape),
+  return EsWmv(window=zeros((window,) + tuple(image_shape)), leaving=zeros(image_shape),
+               centre=zeros(image_shape),
                total=zeros(image_shape), norms=zeros((window,)),
                var_min=jnp.full((), jnp.inf, jnp.float32), step=jnp.full((), -1, jnp.int32),
                image=zeros(image_shape), wait=jnp.zeros((), jnp.int32),
                stopped=jnp.zeros((), bool))
 
 
-def _exact(window, image):
-  """(centre, total, norms) of the window with slot 0 replaced by `image`, by a full pass over
-  the window as it was (read only: no copy of it): the average as a matrix-vector product
-  (XLA:CPU's reduction over the leading axis is ~20x slower), deviations from it."""
+def _exact(window):
+  """(centre, total, norms) of the window by a full pass: the average as a matrix-vector
+  product (XLA:CPU's reduction over the leading axis is ~20x slower), deviations from it."""
   size = window.shape[0]
-  flat, new = window.reshape(size, -1), image.reshape(-1)
+  flat = window.reshape(size, -1)
   ones = jnp.full((size,), 1.0, jnp.float32)
-  centre = (jnp.dot(ones, flat, precision=jax.lax.Precision.HIGHEST) - flat[0] + new) / size
-  norms = jnp.sum(jnp.square(flat - centre), axis=1).at[0].set(jnp.sum(jnp.square(new - centre)))
-  return (centre.reshape(image.shape), jnp.zeros(image.shape, jnp.float32), norms)
+  centre = jnp.dot(ones, flat, precision=jax.lax.Precision.HIGHEST) / size
+  norms = jnp.sum(jnp.square(flat - centre), axis=1)
+  return (centre.reshape(window.shape[1:]), jnp.zeros(window.shape[1:], jnp.float32), norms)
 
 
 def update(es: EsWmv, step, image, patience: int):
@@ -77,14 +78,18 @@ def update(es: EsWmv, step, image, patience: int):
   image = image.astype(jnp.float32)
   slot = step % size
 
+  # The ring is only written before it is read (the leaving image was read a step earlier):
+  # reading it before the write made XLA copy the whole window twice per step.
+  old = es.leaving
+  window = jax.lax.dynamic_update_index_in_dim(es.window, image, slot, 0)
+  leaving = jax.lax.dynamic_index_in_dim(window, (slot + 1) % size, 0, keepdims=False)
+
   def incremental():
-    old = jax.lax.dynamic_index_in_dim(es.window, slot, 0, keepdims=False)
     new = image - es.centre
     return (es.centre, es.total + new - (old - es.centre),
             es.norms.at[slot].set(jnp.sum(jnp.square(new))))
 
-  centre, total, norms = jax.lax.cond(slot == 0, lambda: _exact(es.window, image), incremental)
-  window = jax.lax.dynamic_update_index_in_dim(es.window, image, slot, 0)
+  centre, total, norms = jax.lax.cond(slot == 0, lambda: _exact(window), incremental)
   n = image.size
   var = jnp.sum(norms) / (size * n) - jnp.sum(jnp.square(total / size)) / n
   full = step >= size - 1
@@ -92,7 +97,7 @@ def update(es: EsWmv, step, image, patience: int):
   better = live & (var < es.var_min)
   wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
   return EsWmv(
-      window=window, centre=centre, total=total, norms=norms,
+      window=window, leaving=leaving, centre=centre, total=total, norms=norms,
       var_min=jnp.where(better, var, es.var_min),
       step=jnp.where(better, step, es.step), image=jnp.where(better, image, es.image),
       wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)
