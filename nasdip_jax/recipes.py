@@ -20,6 +20,13 @@ def dip_denoising(c: ml_collections.ConfigDict) -> None:
   c.backtrack_db = 5.0
 
 
+def study_dip(c: ml_collections.ConfigDict) -> None:
+  """The network-structure study's DIP: DIP's denoising recipe (`dip_denoising`) on the skip
+  network, its step count left to the study's scale."""
+  dip_denoising(c)
+  c.num_steps = 0
+
+
 def restore_config(task: str, factor: int = 4) -> ml_collections.ConfigDict:
   """A restore run of `task` with its reference recipe (see configs/*.py for each one's source).
 

@@ -92,17 +92,31 @@ def _save_figure(fig, path: str) -> None:
   image_io.atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
+def _show(ax, title: str, img) -> None:
+  img = np.clip(np.asarray(img), 0, 1)
+  if img.shape[-1] == 1:
+    ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+  else:
+    ax.imshow(img, interpolation="nearest")
+  ax.set_title(title, fontsize=9)
+  ax.axis("off")
+
+
 def side_by_side(path: str, panels) -> None:
   """Saves [(title, (H, W, C) image in [0, 1])] as one row of panels."""
   fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
   for ax, (title, img) in zip(np.atleast_1d(axes), panels):
-    img = np.clip(np.asarray(img), 0, 1)
-    if img.shape[-1] == 1:
-      ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-      ax.imshow(img, interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+    _show(ax, title, img)
+  _save_figure(fig, path)
+
+
+def image_grid(path: str, rows) -> None:
+  """Saves rows of [(title, (H, W, C) image in [0, 1])] (equal lengths) as a grid."""
+  n, m = len(rows), len(rows[0])
+  fig, axes = plt.subplots(n, m, figsize=(2.4 * m, 2.6 * n), squeeze=False)
+  for r, row in enumerate(rows):
+    for c, (title, img) in enumerate(row):
+      _show(axes[r, c], title, img)
   _save_figure(fig, path)
 
 

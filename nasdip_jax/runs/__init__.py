@@ -6,7 +6,7 @@ from nasdip_jax.errors import UserError
 
 RUNS = {"restore": "nasdip_jax.runs.restore", "isnas": "nasdip_jax.runs.isnas",
         "nas_dataset": "nasdip_jax.runs.nas_dataset", "rl_search": "nasdip_jax.runs.rl_search",
-        "regularisation": "nasdip_jax.runs.regularisation"}
+        "regularisation": "nasdip_jax.runs.regularisation", "study": "nasdip_jax.runs.study"}
 
 
 def _module(name: str):

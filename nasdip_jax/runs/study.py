@@ -1,0 +1,304 @@
+"""The network-structure study's Tables 1-3 as one resumable run per table
+(`configs/study_deconvolution.py`, `study_denoising.py`, `study_single_pixel.py`).
+
+Every cell (image x level x method) is one restoration of the table's problem (one operator and
+observation per image and level, shared by its methods), written to `cells/<image>_<level>_<method>
+.json` and `.png` when it finishes; a rerun skips finished cells. Methods (`METHODS`):
+  wiener        constant-NSR Wiener deconvolution (NSR = sigma^2 / var(b))
+  admm_tv_<l>   TV-ADMM through the operator, lambda = l (the study's 5e-3 and 5e-2)
+  tv            TV-ADMM through the single-pixel operator, lambda = config.tv_lambda
+  nlm, bm3d     the denoisers (denoising), or plug-and-play ADMM with them (single-pixel)
+  wiener_ns     the study's NS for deconvolution: DIP denoising of the Wiener estimate
+  ns            the study's NS: DIP denoising (denoising); plug-and-play ADMM with a warm-started
+                DIP fit as the proximal step (single-pixel)
+  dip           ours: DIP fitted through the operator (deconvolution, single-pixel)
+DIP cells report the final step, the oracle best and the ES-WMV stop. PSNR: 10 log10(1 / MSE) of
+the whole image on [0, 1], the estimate clipped to [0, 1]; SSIM beside it.
+
+    from nasdip_jax.runs import study
+    summary = study.run(config, workdir)
+"""
+
+import json
+import math
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from nasdip_jax import study_tables
+from nasdip_jax.baselines import denoisers
+from nasdip_jax.baselines import dip_prox
+from nasdip_jax.baselines import pnp_admm
+from nasdip_jax.baselines import tv_admm
+from nasdip_jax.baselines import wiener
+from nasdip_jax.errors import UserError
+from nasdip_jax.fit import cohort
+from nasdip_jax.fit import early_stop
+from nasdip_jax.imaging import degrade
+from nasdip_jax.imaging import io as image_io
+from nasdip_jax.imaging import metrics
+from nasdip_jax.imaging import operators
+from nasdip_jax.report import files
+from nasdip_jax.report import progress
+from nasdip_jax.runs import common
+
+TABLES = study_tables.TABLES
+SCALES = {"reduced": dict(crop_size=128, num_steps=1500),   # ~an hour per table on 2 CPU cores
+          "paper": dict(crop_size=0, num_steps=10000)}      # full images, 1e4 steps: a GPU
+# the fields a resumed study may change: how fits run, and which cells are asked for
+RESUMABLE = ("images", "levels", "methods", "log_every") + common.EXECUTION_FIELDS
+DIP_METHODS = ("wiener_ns", "ns", "dip")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.run = "study"
+  c.table = "denoising"           # deconvolution | denoising | single_pixel
+  c.scale = "reduced"             # reduced (128-px crops, 1500 DIP steps) | paper (full, 1e4)
+  c.data_dir = ""                 # the standard test sets' folder (BM3D/, Set9/, Set12/, Set14/)
+  c.images = ()                   # () = every image of the table
+  c.levels = ()                   # () = every level (noise std or compression factor)
+  c.methods = ()                  # () = the study's columns plus 'dip' where it applies
+  c.seed = 0                      # the noise, the measurement selection and DIP's init
+  c.tv_lambda = 1e-3              # single-pixel TV-ADMM's lambda (the study does not state it)
+  c.admm_rho = 0.0                # 0 = 5 lambda (tv_admm.RHO_PER_LAMBDA)
+  c.admm_iterations = 200
+  c.pnp_rho = 0.05                # plug-and-play ADMM (single-pixel): rho, rounds, and DIP's
+  c.pnp_lambda = 1e-3             # steps per round as the proximal step
+  c.pnp_rounds = 30
+  c.prox_steps = 50
+  common.model_fields(c)
+  common.fit_fields(c)
+  c.stop = "es-wmv"               # DIP cells: also the ES-WMV stop (the fits run to the end)
+  c.num_steps = 0                 # 0 = the scale's
+  c.crop_size = -1                # -1 = the scale's (0 = the whole image)
+  c.log_every = 100
+  common.execution_fields(c)
+  return c
+
+
+def resolved(config, name: str):
+  """num_steps (0) and crop_size (-1) as the scale sets them unless given."""
+  unset = {"num_steps": 0, "crop_size": -1}[name]
+  return SCALES[config.scale][name] if config[name] == unset else config[name]
+
+
+def table_methods(name: str) -> tuple:
+  table = TABLES[name]
+  return table["methods"] + (("dip",) if table["task"] != "denoise" else ())
+
+
+def check(config):
+  """Every field, the images and the optional packages, before anything is written: UserError on
+  bad input; returns the cells [(image, level, method)] and the table."""
+  common.check_choice(config, "table", tuple(TABLES))
+  common.check_choice(config, "scale", tuple(SCALES))
+  table = TABLES[config.table]
+  images = tuple(config.images) or tuple(table["images"])
+  levels = tuple(config.levels) or table["levels"]
+  methods = tuple(config.methods) or table_methods(config.table)
+  for name, given, allowed in (("images", images, tuple(table["images"])),
+                               ("levels", levels, table["levels"]),
+                               ("methods", methods, table_methods(config.table))):
+    bad = [v for v in given if v not in allowed]
+    if bad or len(set(given)) != len(given):
+      raise UserError(f"config.{name} must be distinct values from {allowed} (table "
+                      f"{config.table}), got {given}")
+  for name in ("tv_lambda", "pnp_rho", "pnp_lambda"):
+    if not config[name] > 0:
+      raise UserError(f"config.{name} must be > 0, got {config[name]}")
+  if config.admm_rho < 0:
+    raise UserError(f"config.admm_rho must be > 0 (or 0 for 5 lambda), got {config.admm_rho}")
+  common.check_at_least(config, ("admm_iterations", "pnp_rounds"))
+  common.check_at_least(config, ("prox_steps",), low=0)
+  if "bm3d" in methods:
+    denoisers.bm3d_module()
+  for image in images:
+    image_path(config, image)
+  common.check_at_least(config, ("num_steps",), low=0)
+  with_steps = config.copy_and_resolve_references()
+  with_steps.num_steps = resolved(config, "num_steps")
+  common.check_fit(with_steps, config.model)
+  common.check_execution(config)
+  return [(i, l, m) for i in images for l in levels for m in methods], table
+
+
+def image_path(config, image: str) -> str:
+  """The file of one of the table's images; UserError if it is not there."""
+  rel, _ = TABLES[config.table]["images"][image]
+  if rel.startswith("bundled:"):
+    return os.path.join(common.ASSETS, rel[len("bundled:"):])
+  if not config.data_dir:
+    raise UserError(f"the study's {image} image is {rel} of the standard test sets: give their "
+                    "folder as --config.data_dir")
+  path = os.path.join(config.data_dir, rel)
+  if not os.path.isfile(path):
+    raise UserError(f"image file not found: {path} (the study's {image})")
+  return path
+
+
+def clean_image(config, image: str) -> np.ndarray:
+  """The table's image as float (H, W, C) in [0, 1]: its channels, centre-cropped to the scale's
+  size (single-pixel: a power of two)."""
+  _, channels = TABLES[config.table]["images"][image]
+  img = image_io.load_image(image_path(config, image), channels, convert=True)
+  crop = resolved(config, "crop_size")
+  if config.table == "single_pixel":
+    side = 1 << (min(img.shape[:2]).bit_length() - 1)
+    crop = min(crop, side) if crop else side
+  if crop:
+    img = image_io.center_crop(img, crop)
+  return img.astype(np.float32) / 255.0
+
+
+def problem_of(config, table, clean: np.ndarray, level, image_index: int):
+  """(operator, observation NHWC, noise std) of one row, drawn from (seed, image, level)."""
+  x = clean[None]
+  rng = np.random.default_rng([config.seed, image_index, int(round(1e6 * level))])
+  h, w = clean.shape[:2]
+  if table["task"] == "deblur":
+    op = operators.Blur.of(operators.gaussian_kernel(table["blur_sigma"]))
+    y = np.asarray(op.apply(x, None)) + level * rng.standard_normal(x.shape)
+    return op, y.astype(np.float32), level
+  if table["task"] == "denoise":
+    y = np.clip(x + level * rng.standard_normal(x.shape), 0.0, 1.0)
+    return operators.Identity(), y.astype(np.float32), level
+  m = operators.measurement_count(h * w, float(level))
+  op = operators.Hadamard(h, w, m, config.seed)
+  return op, np.asarray(op.apply(x, None)).astype(np.float32), 0.0
+
+
+def _quality(clean, estimate) -> dict:
+  estimate = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
+  return {"psnr": float(metrics.psnr(clean, estimate)),
+          "ssim": float(metrics.ssim(clean, estimate))}
+
+
+def _dip_fit(config, spec, problem, clean):
+  """One DIP fit of the config's recipe (reported at the final step, the oracle best and the
+  ES-WMV stop): {psnr, ssim, psnr_best, ..., best_step, stop_step}, and the final image."""
+  steps = resolved(config, "num_steps")
+  cfg = common.fit_config(config, es_patience=config.es_patience or early_stop.auto_patience(
+      config.es_window, steps))
+  recipe = cohort.Recipe(common.model_builder(config, problem), spec, cfg)
+  members = cohort.make_members(cohort.seed_keys(config.seed, 1), [problem])
+  options = {**common.cohort_options(config), "execution": "loop", "mesh": None,
+             "checkpoint_every": 0}
+  result = cohort.train(recipe, members, steps, **options)
+  row = {**_quality(clean, result.final[0]),
+         **{f"{k}_best": v for k, v in _quality(clean, result.best[0]).items()},
+         "best_step": int(result.best_step[0])}
+  if result.stop_image is not None:
+    row.update({f"{k}_stop": v for k, v in _quality(clean, result.stop_image[0]).items()},
+               stop_step=int(result.stop_step[0]))
+  return row, result.final[0]
+
+
+def _denoise_problem(observation, clean) -> tuple:
+  spec = degrade.OperatorSpec("denoise")
+  mask = np.ones(observation.shape[:3] + (1,), np.float32)
+  return spec, degrade.Problem(observation, clean[None], mask)
+
+
+def restore_cell(config, table, method: str, op, y, noise, clean):
+  """(row of numbers, restored (H, W, C)) of one cell."""
+  x = clean[None]
+  if method == "wiener":
+    out = np.asarray(wiener.wiener(op, y, wiener.nsr_estimate(y, noise)))[0]
+    return _quality(clean, out), out
+  if method.startswith("admm_tv_") or method == "tv":
+    lam = config.tv_lambda if method == "tv" else float(method[len("admm_tv_"):])
+    result = tv_admm.tv_admm(op, y, None, lam, config.admm_rho or None, config.admm_iterations)
+    out = np.asarray(result.image)[0]
+    return {**_quality(clean, out), "lambda": lam,
+            "objective_final": float(result.objective[-1])}, out
+  if method in ("nlm", "bm3d") and table["task"] == "denoise":
+    out = denoisers.get(method)(y, noise)[0]
+    return _quality(clean, out), out
+  if method in ("nlm", "bm3d") or (method == "ns" and table["task"] == "single_pixel"):
+    if method == "ns":
+      build = lambda key: common.model_builder(config, degrade.Problem(x, x, x))(key, None)
+      denoise = dip_prox.DipProx(build, common.fit_config(config, stop="none"), x.shape,
+                                 config.prox_steps, jax.random.key(config.seed))
+    else:
+      denoise = denoisers.get(method)
+    result = pnp_admm.pnp_admm(op, y, None, denoise, config.pnp_lambda, config.pnp_rho,
+                               config.pnp_rounds)
+    out = result.image[0]
+    return _quality(clean, out), out
+  if method == "wiener_ns":
+    estimate = np.asarray(wiener.wiener(op, y, wiener.nsr_estimate(y, noise)))
+    return _dip_fit(config, *_denoise_problem(estimate, clean), clean)
+  if method == "ns":  # denoising
+    return _dip_fit(config, *_denoise_problem(y, clean), clean)
+  spec = degrade.OperatorSpec(table["task"], op)  # dip: through the operator
+  mask = np.ones(x.shape[:3] + (1,), np.float32)
+  return _dip_fit(config, spec, degrade.Problem(y, x, mask), clean)
+
+
+def _cell_name(image, level, method) -> str:
+  return f"{image}_{level:g}_{method}"
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  t_start = time.perf_counter()
+  cells, table = check(config)
+  if os.path.isdir(workdir):
+    common.check_rerun(workdir, config.to_dict(), RESUMABLE)
+  cell_dir = os.path.join(workdir, "cells")
+  files.make_workdir(cell_dir)
+  files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  todo = [c for c in cells if not os.path.exists(
+      os.path.join(cell_dir, _cell_name(*c) + ".json"))]
+  progress.say(f"study {config.table} ({config.scale}): {len(cells)} cells, "
+               f"{len(cells) - len(todo)} finished")
+  cleans, problems = {}, {}
+  images = list(table["images"])
+  with jax.default_matmul_precision(config.matmul_precision):
+    for n, (image, level, method) in enumerate(todo):
+      if image not in cleans:
+        cleans[image] = clean_image(config, image)
+      if (image, level) not in problems:
+        problems[(image, level)] = problem_of(config, table, cleans[image], level,
+                                              images.index(image))
+      progress.say(f"cell {n + 1}/{len(todo)}: {image}, {table['level']} {level:g}, {method}")
+      t0 = time.perf_counter()
+      row, out = restore_cell(config, table, method, *problems[(image, level)], cleans[image])
+      row.update(image=image, level=level, method=method, seconds=time.perf_counter() - t0)
+      name = _cell_name(image, level, method)
+      image_io.save_png(os.path.join(cell_dir, name + ".png"), out)
+      files.write_json(os.path.join(cell_dir, name + ".json"), row)
+  summary = _write_tables(config, workdir, cells, table)
+  summary.update(wall_seconds=time.perf_counter() - t_start, **common.device_info())
+  files.write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary
+
+
+def _write_tables(config, workdir, cells, table) -> dict:
+  rows = []
+  for image, level, method in cells:
+    with open(os.path.join(workdir, "cells", _cell_name(image, level, method) + ".json"),
+              encoding="utf-8") as f:
+      row = json.load(f)
+    row["published"] = study_tables.published_row(table, image, level).get(method)
+    rows.append(row)
+  header = ["image", table["level"], "method", "psnr", "published", "psnr_best", "psnr_stop",
+            "ssim", "seconds"]
+  values = [[r["image"], r["level"], r["method"], r["psnr"], r["published"], r.get("psnr_best"),
+             r.get("psnr_stop"), r["ssim"], r["seconds"]] for r in rows]
+  files.write_csv(os.path.join(workdir, "results.csv"), header, values)
+  files.write_markdown_table(os.path.join(workdir, "results.md"), header, values)
+  files.write_json(os.path.join(workdir, "results.json"), rows)
+  grid = os.path.join(workdir, "grid.png")
+  methods = list(dict.fromkeys(c[2] for c in cells))
+  read = lambda name: image_io.load_image(os.path.join(workdir, "cells", name + ".png"),
+                                          TABLES[config.table]["images"][name.split("_")[0]][1])
+  files.image_grid(grid, [[(f"{i} {l:g} {m}", read(_cell_name(i, l, m)) / 255.0)
+                           for m in methods]
+                          for i, l in dict.fromkeys((c[0], c[1]) for c in cells)])
+  return {"run": "study", "table": config.table, "scale": config.scale,
+          "num_steps": resolved(config, "num_steps"), "crop_size": resolved(config, "crop_size"),
+          "cells": len(rows), "results": os.path.join(workdir, "results.md"), "figure": grid}

@@ -1,0 +1,79 @@
+"""The network-structure study's tables as runs: every cell written, the study's numbers beside
+ours, resumed without recomputing, bad input refused before anything is written."""
+
+import builtins
+import json
+import os
+
+import pytest
+
+from conftest import assert_strict_json
+from nasdip_jax import compilations
+from nasdip_jax import study_tables
+from nasdip_jax.errors import UserError
+from nasdip_jax.runs import study
+from test_configs_and_cli import load_config
+
+
+def _tiny(**overrides):
+  c = load_config("study_single_pixel").get_config()
+  c.update(images=("logo",), levels=(1,), methods=("tv", "nlm", "dip"), crop_size=32,
+           num_steps=6, es_window=3, pnp_rounds=2, admm_iterations=50, checkpoint_every=0,
+           steps_per_call=3)
+  c.net.channels_down = c.net.channels_up = (8,) * 5
+  c.update(overrides)
+  return c
+
+
+def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
+  workdir = str(tmp_path / "study")
+  summary = study.run(_tiny(), workdir)
+  assert summary["cells"] == 3 and summary["num_steps"] == 6 and summary["crop_size"] == 32
+  rows = {r["method"]: r for r in json.load(open(os.path.join(workdir, "results.json")))}
+  published = study_tables.published_row(study_tables.SINGLE_PIXEL, "logo", 1)
+  assert rows["tv"]["published"] == published["tv"] == 51.1815 and rows["dip"]["published"] is None
+  # CF 1: the measurements determine the image; TV-ADMM's answer is all but exact
+  assert rows["tv"]["psnr"] > 40
+  assert {"psnr_best", "psnr_stop", "stop_step", "best_step"} <= set(rows["dip"])
+  table = open(os.path.join(workdir, "results.md")).read()
+  assert "| logo | 1 | tv |" in table and "51.181" in table
+  for name in ("results.csv", "grid.png", "summary.json", "cells/logo_1_dip.png"):
+    assert os.path.isfile(os.path.join(workdir, name)), name
+  assert assert_strict_json(workdir) >= 5
+  # a rerun computes nothing and rewrites no cell
+  before = {n: os.path.getmtime(os.path.join(workdir, "cells", n))
+            for n in os.listdir(os.path.join(workdir, "cells"))}
+  with compilations.counting() as compiled:
+    again = study.run(_tiny(), workdir)
+  assert compiled.n == 0 and again["cells"] == 3
+  assert before == {n: os.path.getmtime(os.path.join(workdir, "cells", n)) for n in before}
+  with pytest.raises(UserError, match="other settings \\(seed\\)"):
+    study.run(_tiny(seed=1), workdir)
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(methods=("tv", "wavelet")), "config.methods must be distinct values from"),
+    (dict(tv_lambda=0.0), "config.tv_lambda must be > 0"),
+    (dict(pnp_rho=-1.0), "config.pnp_rho must be > 0"),
+    (dict(images=("barbara",)), "give their folder as --config.data_dir"),
+    (dict(images=("barbara",), data_dir="/no such dir"), "image file not found"),
+    (dict(table="tables"), "config.table must be one of"),
+])
+def test_bad_study_input_is_refused_before_writing(tmp_path, overrides, match):
+  with pytest.raises(UserError, match=match):
+    study.run(_tiny(**overrides), str(tmp_path / "w"))
+  assert not (tmp_path / "w").exists()
+
+
+def test_bm3d_without_its_package_says_how_to_install_it(tmp_path, monkeypatch):
+  real_import = builtins.__import__
+
+  def no_bm3d(name, *args, **kwargs):
+    if name == "bm3d":
+      raise ImportError(name)
+    return real_import(name, *args, **kwargs)
+
+  monkeypatch.setattr(builtins, "__import__", no_bm3d)
+  with pytest.raises(UserError, match=r'pip install -e "\.\[bm3d\]"'):
+    study.run(_tiny(methods=("bm3d",)), str(tmp_path / "w"))
+  assert not (tmp_path / "w").exists()
