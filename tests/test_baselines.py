@@ -141,16 +141,16 @@ def test_bad_baseline_input_is_one_line_errors(monkeypatch):
 
 def test_dip_prox_fits_its_network_to_the_iterate_and_k_zero_leaves_it_unchanged():
   from flax import nnx  # pylint: disable=import-outside-toplevel
-  from nasdip_jax.baselines import dip_prox  # pylint: disable=import-outside-toplevel
   from nasdip_jax.fit import dip  # pylint: disable=import-outside-toplevel
+  from nasdip_jax.fit import prox  # pylint: disable=import-outside-toplevel
   from nasdip_jax.nets import skip  # pylint: disable=import-outside-toplevel
   cfg = dip.FitConfig(lr=0.05, input_depth=4, reg_noise_std=0.0)
   build = lambda key: skip.SkipNet(4, 1, channels_down=(4, 4), channels_up=(4, 4),
                                    channels_skip=(0, 0), rngs=nnx.Rngs(params=key))
   shape = (1, 16, 16, 1)
   target = np.random.default_rng(0).random(shape).astype(np.float32)
-  np.testing.assert_array_equal(dip_prox.DipProx(build, cfg, shape, 0, jax.random.key(0))(
+  np.testing.assert_array_equal(prox.DipProx(build, cfg, shape, 0, jax.random.key(0))(
       target, 0.1), target)
-  prox = dip_prox.DipProx(build, cfg, shape, 20, jax.random.key(0))
-  errors = [float(np.mean((prox(target) - target) ** 2)) for _ in range(3)]
+  warm = prox.DipProx(build, cfg, shape, 20, jax.random.key(0))
+  errors = [float(np.mean((warm(target) - target) ** 2)) for _ in range(3)]
   assert errors[2] < errors[0]  # warm-started: each round continues the last

@@ -30,7 +30,7 @@ import numpy as np
 
 from nasdip_jax import study_tables
 from nasdip_jax.baselines import denoisers
-from nasdip_jax.baselines import dip_prox
+from nasdip_jax.fit import prox
 from nasdip_jax.baselines import pnp_admm
 from nasdip_jax.baselines import tv_admm
 from nasdip_jax.baselines import wiener
@@ -221,7 +221,7 @@ def restore_cell(config, table, method: str, op, y, noise, clean):
   if method in ("nlm", "bm3d") or (method == "ns" and table["task"] == "single_pixel"):
     if method == "ns":
       build = lambda key: common.model_builder(config, degrade.Problem(x, x, x))(key, None)
-      denoise = dip_prox.DipProx(build, common.fit_config(config, stop="none"), x.shape,
+      denoise = prox.DipProx(build, common.fit_config(config, stop="none"), x.shape,
                                  config.prox_steps, jax.random.key(config.seed))
     else:
       denoise = denoisers.get(method)

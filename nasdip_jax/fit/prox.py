@@ -1,4 +1,4 @@
-"""DIP as the proximal step of plug-and-play ADMM (the study's "NS" single-pixel solver): the
+"""DIP as the proximal step of plug-and-play ADMM (`baselines.pnp_admm`) (the study's "NS" single-pixel solver): the
 network is fitted for K steps to the current iterate (denoising, A = I), warm-started from the
 previous round's parameters and Adam state, and its shown image (the EMA when on) is the
 denoised iterate. K = 0 fits nothing and returns the iterate unchanged.
