@@ -1,0 +1,60 @@
+"""The network-structure study's Tables 1-3 at reduced scale (`configs/study_*.py`,
+--config.scale=reduced: 128-px crops, 1500 DIP steps), our values beside the study's.
+
+    python benchmarks/study.py [--tables=deconvolution,denoising,single_pixel]
+        [--workdir=/tmp/nasdip_study] [--methods=...]
+
+Each table runs through `runs.study.run` in <workdir>/<table> (resumable: a rerun computes only
+the missing cells). Writes benchmarks/results/study_<table>.json and its table in
+benchmarks/README.md after each table.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import report  # pylint: disable=wrong-import-position
+from nasdip_jax.runs import study  # pylint: disable=wrong-import-position
+from configs import study_deconvolution, study_denoising, study_single_pixel  # pylint: disable=wrong-import-position
+
+CONFIGS = {"deconvolution": study_deconvolution, "denoising": study_denoising,
+           "single_pixel": study_single_pixel}
+_DATA = flags.DEFINE_string("data_dir", os.path.join(report.HERE, "..", "..", "shared", "data"),
+                            "Folder with the standard test sets.")
+_TABLES = flags.DEFINE_list("tables", list(CONFIGS), "Tables to run.")
+_WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_study", "Parent of the tables' workdirs.")
+_METHODS = flags.DEFINE_list("methods", [], "Methods (empty: every method of each table).")
+report.choice_list(_TABLES, tuple(CONFIGS))
+
+
+def main(argv):
+  del argv
+  for name in _TABLES.value:
+    config = CONFIGS[name].get_config()
+    config.data_dir = _DATA.value
+    if _METHODS.value:
+      config.methods = tuple(m for m in _METHODS.value if m in study.table_methods(name))
+    summary = study.run(config, os.path.join(_WORKDIR.value, name))
+    rows = report_rows(os.path.join(_WORKDIR.value, name))
+    result = {"machine": report.machine(), "table": name, "scale": config.scale,
+              "num_steps": summary["num_steps"], "crop_size": summary["crop_size"], "rows": rows}
+    report.write_json(os.path.join(report.RESULTS, f"study_{name}.json"), result)
+    report.update_readme_table(f"study_{name}", result["machine"], rows,
+                               ["image", "level", "method", "psnr", "published", "difference",
+                                "psnr_best", "psnr_stop", "ssim", "seconds"])
+
+
+def report_rows(workdir: str) -> list:
+  """The study's results.json rows with our PSNR minus the published one."""
+  with open(os.path.join(workdir, "results.json"), encoding="utf-8") as f:
+    rows = json.load(f)
+  for r in rows:
+    r["difference"] = None if r["published"] is None else r["psnr"] - r["published"]
+  return rows
+
+
+if __name__ == "__main__":
+  report.run(main)
