@@ -1,5 +1,5 @@
 """The network-structure study's Tables 1-3 at reduced scale (`configs/study_*.py`,
---config.scale=reduced: 128-px crops, 1500 DIP steps), our values beside the study's.
+--config.scale=reduced: 128-px crops, width 32, 1500 DIP steps), our values beside the study's.
 
     python benchmarks/study.py [--tables=deconvolution,denoising,single_pixel]
         [--workdir=/tmp/nasdip_study] [--methods=...]
@@ -18,7 +18,9 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import study  # pylint: disable=wrong-import-position
-from configs import study_deconvolution, study_denoising, study_single_pixel  # pylint: disable=wrong-import-position
+from configs import study_deconvolution  # pylint: disable=wrong-import-position
+from configs import study_denoising  # pylint: disable=wrong-import-position
+from configs import study_single_pixel  # pylint: disable=wrong-import-position
 
 CONFIGS = {"deconvolution": study_deconvolution, "denoising": study_denoising,
            "single_pixel": study_single_pixel}

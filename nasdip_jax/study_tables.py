@@ -1,10 +1,10 @@
-"""The network-structure study's Tables 1-3 (Anderson, "Regularization and Applications of a
-Network Structure Deep Image Prior"): images, levels, methods and the published PSNRs (dB), the
-one home of these facts (../shared/reference/network-structure-dip.md).
+"""The network-structure study's Tables 1-3 (Anderson, "Regularization and Applications of a Network
+Structure Deep Image Prior"): images, levels, methods and the published PSNRs (dB), the one home of
+these facts (../shared/reference/network-structure-dip.md).
 
 Each table: `images` {name: (path under the standard test sets' folder, or "bundled:<file>" for
-nasdip_jax/assets; channels)}, `level` (the swept quantity) with its `levels`, the study's `methods` in its
-column order, and `published[(image, level)]`: the PSNRs in that order (`published_row`).
+nasdip_jax/assets; channels)}, `level` (the swept quantity) with its `levels`, the study's `methods`
+in its column order, and `published[(image, level)]`: the PSNRs in that order (`published_row`).
 """
 
 DECONVOLUTION = dict(

@@ -39,7 +39,8 @@ def test_tv_admm_reaches_the_optimum_of_an_independent_solver_on_a_blurred_16x16
        + 0.05 * rng.standard_normal((16, 16)))
   lam, eps = 0.02, 1e-5
 
-  def objective_and_gradient(flat):  # TV smoothed by eps: its optimum is within lam * 256 * eps (8e-5 relative) above TV's
+  # TV smoothed by eps: its optimum is within lam * 256 * eps (8e-5 relative) above TV's
+  def objective_and_gradient(flat):
     x = flat.reshape(16, 16)
     r = scipy.ndimage.convolve(x, kernel, mode="wrap") - b
     dv, dh = _neumann_gradient(x)

@@ -19,8 +19,7 @@ def _tiny(**overrides):
   c = load_config("study_single_pixel").get_config()
   c.update(images=("logo",), levels=(1,), methods=("tv", "nlm", "dip"), crop_size=32,
            num_steps=6, es_window=3, pnp_rounds=2, admm_iterations=50, checkpoint_every=0,
-           steps_per_call=3)
-  c.net.channels_down = c.net.channels_up = (8,) * 5
+           steps_per_call=3, width=8)
   c.update(overrides)
   return c
 
@@ -29,6 +28,7 @@ def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
   workdir = str(tmp_path / "study")
   summary = study.run(_tiny(), workdir)
   assert summary["cells"] == 3 and summary["num_steps"] == 6 and summary["crop_size"] == 32
+  assert summary["width"] == 8
   rows = {r["method"]: r for r in json.load(open(os.path.join(workdir, "results.json")))}
   published = study_tables.published_row(study_tables.SINGLE_PIXEL, "logo", 1)
   assert rows["tv"]["published"] == published["tv"] == 51.1815 and rows["dip"]["published"] is None

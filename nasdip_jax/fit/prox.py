@@ -1,7 +1,7 @@
-"""DIP as the proximal step of plug-and-play ADMM (`baselines.pnp_admm`) (the study's "NS" single-pixel solver): the
-network is fitted for K steps to the current iterate (denoising, A = I), warm-started from the
-previous round's parameters and Adam state, and its shown image (the EMA when on) is the
-denoised iterate. K = 0 fits nothing and returns the iterate unchanged.
+"""DIP as the proximal step of plug-and-play ADMM (`baselines.pnp_admm`; the study's "NS" single-
+pixel solver): the network is fitted for K steps to the current iterate (denoising, A = I), warm-
+started from the previous round's parameters and Adam state, and its shown image (the EMA when
+on) is the denoised iterate. K = 0 fits nothing and returns the iterate unchanged.
 """
 
 import jax

@@ -46,8 +46,8 @@ from nasdip_jax.report import progress
 from nasdip_jax.runs import common
 
 TABLES = study_tables.TABLES
-SCALES = {"reduced": dict(crop_size=128, num_steps=1500),   # ~an hour per table on 2 CPU cores
-          "paper": dict(crop_size=0, num_steps=10000)}      # full images, 1e4 steps: a GPU
+SCALES = {"reduced": dict(crop_size=128, num_steps=1500, width=32),  # ~an hour a table, 2 CPUs
+          "paper": dict(crop_size=0, num_steps=10000, width=128)}    # full images, 1e4: a GPU
 # the fields a resumed study may change: how fits run, and which cells are asked for
 RESUMABLE = ("images", "levels", "methods", "log_every") + common.EXECUTION_FIELDS
 DIP_METHODS = ("wiener_ns", "ns", "dip")
@@ -57,7 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.run = "study"
   c.table = "denoising"           # deconvolution | denoising | single_pixel
-  c.scale = "reduced"             # reduced (128-px crops, 1500 DIP steps) | paper (full, 1e4)
+  c.scale = "reduced"             # reduced (128-px crops, width 32, 1500 steps) | paper
   c.data_dir = ""                 # the standard test sets' folder (BM3D/, Set9/, Set12/, Set14/)
   c.images = ()                   # () = every image of the table
   c.levels = ()                   # () = every level (noise std or compression factor)
@@ -75,14 +75,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.stop = "es-wmv"               # DIP cells: also the ES-WMV stop (the fits run to the end)
   c.num_steps = 0                 # 0 = the scale's
   c.crop_size = -1                # -1 = the scale's (0 = the whole image)
+  c.width = 0                     # the DIP network's channels at every level (0 = the scale's;
+                                  # config.net's other fields apply)
   c.log_every = 100
   common.execution_fields(c)
   return c
 
 
 def resolved(config, name: str):
-  """num_steps (0) and crop_size (-1) as the scale sets them unless given."""
-  unset = {"num_steps": 0, "crop_size": -1}[name]
+  """num_steps (0), crop_size (-1) and width (0) as the scale sets them unless given."""
+  unset = {"num_steps": 0, "crop_size": -1, "width": 0}[name]
   return SCALES[config.scale][name] if config[name] == unset else config[name]
 
 
@@ -118,7 +120,7 @@ def check(config):
     denoisers.bm3d_module()
   for image in images:
     image_path(config, image)
-  common.check_at_least(config, ("num_steps",), low=0)
+  common.check_at_least(config, ("num_steps", "width"), low=0)
   with_steps = config.copy_and_resolve_references()
   with_steps.num_steps = resolved(config, "num_steps")
   common.check_fit(with_steps, config.model)
@@ -183,7 +185,7 @@ def _dip_fit(config, spec, problem, clean):
   steps = resolved(config, "num_steps")
   cfg = common.fit_config(config, es_patience=config.es_patience or early_stop.auto_patience(
       config.es_window, steps))
-  recipe = cohort.Recipe(common.model_builder(config, problem), spec, cfg)
+  recipe = cohort.Recipe(common.model_builder(_with_width(config), problem), spec, cfg)
   members = cohort.make_members(cohort.seed_keys(config.seed, 1), [problem])
   options = {**common.cohort_options(config), "execution": "loop", "mesh": None,
              "checkpoint_every": 0}
@@ -195,6 +197,14 @@ def _dip_fit(config, spec, problem, clean):
     row.update({f"{k}_stop": v for k, v in _quality(clean, result.stop_image[0]).items()},
                stop_step=int(result.stop_step[0]))
   return row, result.final[0]
+
+
+def _with_width(config):
+  """The config with the network's levels at the resolved width."""
+  out = config.copy_and_resolve_references()
+  width = resolved(config, "width")
+  out.net.channels_down = out.net.channels_up = (width,) * len(config.net.channels_down)
+  return out
 
 
 def _denoise_problem(observation, clean) -> tuple:
@@ -220,7 +230,8 @@ def restore_cell(config, table, method: str, op, y, noise, clean):
     return _quality(clean, out), out
   if method in ("nlm", "bm3d") or (method == "ns" and table["task"] == "single_pixel"):
     if method == "ns":
-      build = lambda key: common.model_builder(config, degrade.Problem(x, x, x))(key, None)
+      build = lambda key: common.model_builder(_with_width(config), degrade.Problem(x, x, x))(
+          key, None)
       denoise = prox.DipProx(build, common.fit_config(config, stop="none"), x.shape,
                                  config.prox_steps, jax.random.key(config.seed))
     else:
@@ -301,4 +312,5 @@ def _write_tables(config, workdir, cells, table) -> dict:
                           for i, l in dict.fromkeys((c[0], c[1]) for c in cells)])
   return {"run": "study", "table": config.table, "scale": config.scale,
           "num_steps": resolved(config, "num_steps"), "crop_size": resolved(config, "crop_size"),
+          "width": resolved(config, "width"),
           "cells": len(rows), "results": os.path.join(workdir, "results.md"), "figure": grid}
