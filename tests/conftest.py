@@ -59,3 +59,17 @@ def assert_strict_json(directory: str) -> int:
         continue
       count += 1
   return count
+
+
+@pytest.fixture
+def without_bm3d(monkeypatch):
+  """`import bm3d` fails, as it does without the optional package."""
+  import builtins  # pylint: disable=import-outside-toplevel
+  real_import = builtins.__import__
+
+  def no_bm3d(name, *args, **kwargs):
+    if name == "bm3d":
+      raise ImportError(name)
+    return real_import(name, *args, **kwargs)
+
+  monkeypatch.setattr(builtins, "__import__", no_bm3d)

@@ -1,7 +1,5 @@
 """The classical baselines against independent solvers and hand-derived cases."""
 
-import builtins
-
 import bm3d
 import jax
 import jax.numpy as jnp
@@ -120,7 +118,7 @@ def test_the_denoisers_call_their_libraries_as_documented():
                                                   eps=1e-5, channel_axis=-1), atol=1e-6)
 
 
-def test_bad_baseline_input_is_one_line_errors(monkeypatch):
+def test_bad_baseline_input_is_one_line_errors():
   with pytest.raises(UserError, match="lambda must be > 0"):
     tv_admm.tv_admm(operators.Identity(), np.zeros((1, 4, 4, 1)), None, 0.0)
   with pytest.raises(UserError, match="rho must be > 0"):
@@ -128,14 +126,10 @@ def test_bad_baseline_input_is_one_line_errors(monkeypatch):
                       -1.0, 5)
   with pytest.raises(UserError, match="unknown denoiser 'wavelet'"):
     denoisers.get("wavelet")
-  real_import = builtins.__import__
 
-  def no_bm3d(name, *args, **kwargs):
-    if name == "bm3d":
-      raise ImportError(name)
-    return real_import(name, *args, **kwargs)
 
-  monkeypatch.setattr(builtins, "__import__", no_bm3d)
+def test_bm3d_without_its_package_says_how_to_install_it(without_bm3d):
+  del without_bm3d
   with pytest.raises(UserError, match=r'BM3D needs .*pip install -e "\.\[bm3d\]"'):
     denoisers.get("bm3d")
 

@@ -1,7 +1,6 @@
 """The network-structure study's tables as runs: every cell written, the study's numbers beside
 ours, resumed without recomputing, bad input refused before anything is written."""
 
-import builtins
 import json
 import os
 
@@ -65,15 +64,8 @@ def test_bad_study_input_is_refused_before_writing(tmp_path, overrides, match):
   assert not (tmp_path / "w").exists()
 
 
-def test_bm3d_without_its_package_says_how_to_install_it(tmp_path, monkeypatch):
-  real_import = builtins.__import__
-
-  def no_bm3d(name, *args, **kwargs):
-    if name == "bm3d":
-      raise ImportError(name)
-    return real_import(name, *args, **kwargs)
-
-  monkeypatch.setattr(builtins, "__import__", no_bm3d)
+def test_bm3d_without_its_package_says_how_to_install_it(tmp_path, without_bm3d):
+  del without_bm3d
   with pytest.raises(UserError, match=r'pip install -e "\.\[bm3d\]"'):
     study.run(_tiny(methods=("bm3d",)), str(tmp_path / "w"))
   assert not (tmp_path / "w").exists()
