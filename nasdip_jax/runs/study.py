@@ -20,7 +20,6 @@ the whole image on [0, 1], the estimate clipped to [0, 1]; SSIM beside it.
 """
 
 import json
-import math
 import os
 import time
 
