@@ -1,5 +1,7 @@
 """The classical baselines against independent solvers and hand-derived cases."""
 
+import dataclasses
+
 import bm3d
 import jax
 import jax.numpy as jnp
@@ -149,3 +151,5 @@ def test_dip_prox_fits_its_network_to_the_iterate_and_k_zero_leaves_it_unchanged
   warm = prox.DipProx(build, cfg, shape, 20, jax.random.key(0))
   errors = [float(np.mean((warm(target) - target) ** 2)) for _ in range(3)]
   assert errors[2] < errors[0]  # warm-started: each round continues the last
+  with pytest.raises(ValueError, match="backtrack_db=0"):  # its target moves every round
+    prox.DipProx(build, dataclasses.replace(cfg, backtrack_db=5.0), shape, 20, jax.random.key(0))

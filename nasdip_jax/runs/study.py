@@ -231,8 +231,8 @@ def restore_cell(config, table, method: str, op, y, noise, clean):
     if method == "ns":
       build = lambda key: common.model_builder(_with_width(config), degrade.Problem(x, x, x))(
           key, None)
-      denoise = prox.DipProx(build, common.fit_config(config, stop="none"), x.shape,
-                                 config.prox_steps, jax.random.key(config.seed))
+      denoise = prox.DipProx(build, common.fit_config(config, stop="none", backtrack_db=0.0),
+                             x.shape, config.prox_steps, jax.random.key(config.seed))
     else:
       denoise = denoisers.get(method)
     result = pnp_admm.pnp_admm(op, y, None, denoise, config.pnp_lambda, config.pnp_rho,
