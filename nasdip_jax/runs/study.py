@@ -178,13 +178,13 @@ def _quality(clean, estimate) -> dict:
           "ssim": float(metrics.ssim(clean, estimate))}
 
 
-def _dip_fit(config, spec, problem, clean):
+def _dip_fit(config, builder, spec, problem, clean):
   """One DIP fit of the config's recipe (reported at the final step, the oracle best and the
   ES-WMV stop): {psnr, ssim, psnr_best, ..., best_step, stop_step}, and the final image."""
   steps = resolved(config, "num_steps")
   cfg = common.fit_config(config, es_patience=config.es_patience or early_stop.auto_patience(
       config.es_window, steps))
-  recipe = cohort.Recipe(common.model_builder(_with_width(config), problem), spec, cfg)
+  recipe = cohort.Recipe(builder(problem), spec, cfg)
   members = cohort.make_members(cohort.seed_keys(config.seed, 1), [problem])
   options = {**common.cohort_options(config), "execution": "loop", "mesh": None,
              "checkpoint_every": 0}
@@ -196,6 +196,20 @@ def _dip_fit(config, spec, problem, clean):
     row.update({f"{k}_stop": v for k, v in _quality(clean, result.stop_image[0]).items()},
                stop_step=int(result.stop_step[0]))
   return row, result.final[0]
+
+
+def _builders(config):
+  """problem -> the DIP network's builder, one object per channel count: `cohort.train` then
+  reuses one compiled program for every cell of the same shapes and operator, instead of
+  compiling one per cell."""
+  wide, made = _with_width(config), {}
+
+  def builder(problem):
+    channels = problem.clean.shape[-1]
+    if channels not in made:
+      made[channels] = common.model_builder(wide, problem)
+    return made[channels]
+  return builder
 
 
 def _with_width(config):
@@ -212,8 +226,8 @@ def _denoise_problem(observation, clean) -> tuple:
   return spec, degrade.Problem(observation, clean[None], mask)
 
 
-def restore_cell(config, table, method: str, op, y, noise, clean):
-  """(row of numbers, restored (H, W, C)) of one cell."""
+def restore_cell(config, table, builder, method: str, op, y, noise, clean):
+  """(row of numbers, restored (H, W, C)) of one cell; `builder` from `_builders`."""
   x = clean[None]
   if method == "wiener":
     out = np.asarray(wiener.wiener(op, y, wiener.nsr_estimate(y, noise)))[0]
@@ -229,8 +243,7 @@ def restore_cell(config, table, method: str, op, y, noise, clean):
     return _quality(clean, out), out
   if method in ("nlm", "bm3d") or (method == "ns" and table["task"] == "single_pixel"):
     if method == "ns":
-      build = lambda key: common.model_builder(_with_width(config), degrade.Problem(x, x, x))(
-          key, None)
+      build = lambda key: builder(degrade.Problem(x, x, x))(key, None)
       denoise = prox.DipProx(build, common.fit_config(config, stop="none", backtrack_db=0.0),
                              x.shape, config.prox_steps, jax.random.key(config.seed))
     else:
@@ -241,12 +254,12 @@ def restore_cell(config, table, method: str, op, y, noise, clean):
     return _quality(clean, out), out
   if method == "wiener_ns":
     estimate = np.asarray(wiener.wiener(op, y, wiener.nsr_estimate(y, noise)))
-    return _dip_fit(config, *_denoise_problem(estimate, clean), clean)
+    return _dip_fit(config, builder, *_denoise_problem(estimate, clean), clean)
   if method == "ns":  # denoising
-    return _dip_fit(config, *_denoise_problem(y, clean), clean)
+    return _dip_fit(config, builder, *_denoise_problem(y, clean), clean)
   spec = degrade.OperatorSpec(table["task"], op)  # dip: through the operator
   mask = np.ones(x.shape[:3] + (1,), np.float32)
-  return _dip_fit(config, spec, degrade.Problem(y, x, mask), clean)
+  return _dip_fit(config, builder, spec, degrade.Problem(y, x, mask), clean)
 
 
 def _cell_name(image, level, method) -> str:
@@ -265,7 +278,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       os.path.join(cell_dir, _cell_name(*c) + ".json"))]
   progress.say(f"study {config.table} ({config.scale}): {len(cells)} cells, "
                f"{len(cells) - len(todo)} finished")
-  cleans, problems = {}, {}
+  cleans, problems, builder = {}, {}, _builders(config)
   images = list(table["images"])
   with jax.default_matmul_precision(config.matmul_precision):
     for n, (image, level, method) in enumerate(todo):
@@ -276,7 +289,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                               images.index(image))
       progress.say(f"cell {n + 1}/{len(todo)}: {image}, {table['level']} {level:g}, {method}")
       t0 = time.perf_counter()
-      row, out = restore_cell(config, table, method, *problems[(image, level)], cleans[image])
+      row, out = restore_cell(config, table, builder, method, *problems[(image, level)],
+                              cleans[image])
       row.update(image=image, level=level, method=method, seconds=time.perf_counter() - t0)
       name = _cell_name(image, level, method)
       image_io.save_png(os.path.join(cell_dir, name + ".png"), out)
