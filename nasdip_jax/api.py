@@ -3,7 +3,7 @@
     import nasdip_jax
     result = nasdip_jax.restore(noisy, task="denoise")      # noisy: (H, W[, C]) array or a path
     result.image                                            # the restored (H, W, C) float array
-    result.stop_step, result.curves["wmv"], result.summary  # where ES-WMV stopped, and why
+    result.stop_step, result.curves["residual"], result.summary  # where it stopped, and why
 
 It runs exactly what `python -m nasdip_jax.main --config=configs/<task>.py --config.observed=true
 --config.image=...` runs (the same recipe, fields and seed give the same result).
@@ -28,10 +28,11 @@ Array = Union[np.ndarray, str]
 @dataclasses.dataclass
 class RestoreResult:
   """What `restore` returns."""
-  image: np.ndarray        # (H, W, C) float32 in [0, 1]: the answer (ES-WMV's stop, or final)
+  image: np.ndarray        # (H, W, C) float32 in [0, 1]: the answer (the stop's, or final)
   final: np.ndarray        # the last step's image
-  stop_step: Optional[int]  # the step of `image` under ES-WMV (None with stop='none')
-  curves: dict             # per-step loss, psnr_obs (data fit), wmv (ES-WMV); psnr with a reference
+  stop_step: Optional[int]  # the step of `image` (None with stop='none')
+  curves: dict             # per-step loss, psnr_obs, residual (data fit), wmv (ES-WMV); psnr
+                           # with a reference
   summary: dict            # the run's summary.json
   workdir: str             # where the run wrote everything
 
@@ -67,7 +68,9 @@ def restore(observation: Array, task: str = "denoise", *, mask: Optional[Array] 
     mask: inpaint: nonzero = observed (array or path). factor: sr's factor (output = factor x).
     kernel: deblur: the blur kernel (2-D array or path); default the recipe's Gaussian.
     reference: the ground truth (the output's size), for PSNR / SSIM in `summary` and `curves`.
-    steps: the step budget (default: the recipe's). stop: auto (= es-wmv here) | es-wmv | none.
+    steps: the step budget (default: the recipe's). stop: auto (denoise: discrepancy, else
+      es-wmv) | discrepancy | es-wmv | none; `stop_sigma=` gives the noise level (0..255) that
+      the discrepancy stop otherwise estimates.
     seed: initialisation, z and input noise. workdir: where to write (default: a temp folder).
     **fields: any other config field (e.g. input_depth=8, net={'channels_down': (8,) * 3}).
   """

@@ -1,4 +1,4 @@
-"""Restoring a real image: ES-WMV stopping, observation mode (nothing added, any size, no ground
+"""Restoring a real image: ES-WMV and discrepancy stopping, observation mode (nothing added, any size, no ground
 truth read), folders, the Python API and the CLI agreeing."""
 
 import json
@@ -95,6 +95,79 @@ def test_auto_patience_scales_with_the_budget():
   assert early_stop.auto_patience(100, 50000) == 1000
 
 
+def test_the_discrepancy_stop_takes_the_first_step_whose_residual_reaches_the_noise():
+  """Residuals 9, 7, 5, 3.9, 2, 5 against the level 4: the stop is step 3 (the first <= 4), its
+  image is step 3's, and the later steps change nothing; a level never reached leaves the last
+  step's image as the answer and the criterion unfired."""
+  frames = np.arange(6, dtype=np.float32)[:, None, None, None] * np.ones((6, 2, 2, 1), np.float32)
+  residuals = [9.0, 7.0, 5.0, 3.9, 2.0, 5.0]
+
+  def run(level):
+    state = early_stop.init_discrepancy(frames.shape[1:])
+    for step, (frame, r) in enumerate(zip(frames, residuals)):
+      state = early_stop.update_discrepancy(state, step, frame, r, level)
+    return state
+
+  stopped = run(4.0)
+  assert int(stopped.step) == 3 and bool(stopped.stopped)
+  np.testing.assert_array_equal(stopped.image, frames[3])
+  never = run(1.0)
+  assert int(never.step) == 5 and not bool(never.stopped)
+  np.testing.assert_array_equal(never.image, frames[5])
+
+
+def test_the_residual_is_the_mean_over_the_observed_entries():
+  pred = np.zeros((1, 2, 2, 1), np.float32)
+  obs = np.array([1.0, 2.0, 3.0, 4.0], np.float32).reshape(1, 2, 2, 1)
+  mask = np.array([1, 0, 1, 0], np.float32).reshape(1, 2, 2, 1)
+  assert float(early_stop.residual(pred, obs)) == pytest.approx((1 + 4 + 9 + 16) / 4)
+  assert float(early_stop.residual(pred, obs, mask)) == pytest.approx((1 + 9) / 2)
+
+
+def test_auto_stop_is_discrepancy_for_observed_denoising_es_wmv_else_and_off_when_synthetic():
+  assert common.auto_stop(_tiny(observed=True)) == "discrepancy"
+  assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
+  assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "es-wmv"
+  assert common.auto_stop(_tiny()) == "none"
+
+
+def test_the_estimated_noise_level_is_near_the_noise_actually_added():
+  """The bundled image at sigma 50, clipped as the recipe does: the discrepancy stop's level
+  (scikit-image's estimate) is within 10% of the std of the noise the observation really has."""
+  loaded = restore.check(_tiny(sigma=50.0, stop="discrepancy"))
+  actual = 255.0 * float(np.std(loaded.problem.observation - loaded.problem.clean))
+  assert loaded.notes["stop_sigma"] == pytest.approx(actual, rel=0.1)
+  assert float(loaded.problem.noise_std[0]) == pytest.approx(loaded.notes["stop_sigma"] / 255)
+  given = restore.check(_tiny(sigma=50.0, stop="discrepancy", stop_sigma=42.0))
+  assert given.notes["stop_sigma"] == 42.0
+
+
+def test_a_fit_stops_where_its_residual_curve_first_reaches_the_level(tmp_path):
+  """A fit run to the end (stop_ends_fit false) with the discrepancy stop: the stop step is the
+  first step whose recorded residual is at most stop_sigma^2, and the answer is that step's image
+  (its PSNR is the curve's there). The level is set between two recorded residuals."""
+  run = restore.run(_tiny(num_steps=12, sigma=50.0, stop="discrepancy", stop_ends_fit=False,
+                          stop_sigma=1.0), str(tmp_path / "far"))
+  curves = np.load(tmp_path / "far" / "curves.npz")
+  psnr_curve, residual = curves["psnr"], curves["residual"]
+  level = float(np.sqrt(residual[7]) * 255.0) + 1e-3  # reached first at step 7 (or earlier)
+  first = int(np.argmax(residual <= (level / 255.0) ** 2))
+  s = restore.run(_tiny(num_steps=12, sigma=50.0, stop="discrepancy", stop_ends_fit=False,
+                        stop_sigma=level), str(tmp_path / "stopped"))
+  assert s["stop_step"] == first and s["stopped_at"] == first
+  assert s["psnr_stop"] == pytest.approx(float(psnr_curve[first]), abs=1e-4)
+  assert run["stopped_at"] is None and run["stop_step"] == 11  # 1/255 is never reached
+
+
+def test_single_pixel_and_inpainting_need_a_given_noise_level_for_the_discrepancy_stop():
+  with pytest.raises(UserError, match="stop_sigma"):
+    restore.check(_tiny(task="single_pixel", channels="gray", stop="discrepancy"))
+  with pytest.raises(UserError, match="stop_sigma"):
+    restore.check(_tiny(task="inpaint", stop="discrepancy"))
+  assert restore.check(_tiny(task="inpaint", stop="discrepancy", stop_sigma=2.0)).notes[
+      "stop_sigma"] == 2.0
+
+
 def _save(path, array):
   Image.fromarray(array).save(path)
   return str(path)
@@ -156,7 +229,7 @@ def test_an_unpadded_observation_fits_exactly_as_the_synthetic_run(tmp_path):
 
 def test_api_restores_odd_sizes_to_their_own_size_without_ground_truth_numbers(tmp_path):
   noisy = _photo(61, 37)
-  result = nasdip_jax.restore(noisy, "denoise", steps=5, es_window=2, es_patience=1,
+  result = nasdip_jax.restore(noisy, "denoise", steps=5, stop="es-wmv", es_window=2, es_patience=1,
                               input_depth=4, steps_per_call=5, net=TINY_NET,
                               workdir=str(tmp_path / "api"))
   assert result.image.shape == (61, 37, 3) and result.final.shape == (61, 37, 3)

@@ -44,8 +44,10 @@ class FitConfig:
     l1: weight of the L1 penalty l1 * sum |W| over the convolution kernels (0 disables).
     l2: weight of the L2 penalty l2 * sum W^2 / 2 over the convolution kernels (0 disables).
       The penalties join the MSE in the loss that is minimised; the reported `loss` is the MSE.
-    stop: oracle-free stopping, 'none' or 'es-wmv' (`fit.early_stop`: the state's `es`, the
-      per-step metric `wmv`; a single fit ends once it fires).
+    stop: oracle-free stopping (`fit.early_stop`; the state's `es`; a single fit ends once it
+      fires): 'none'; 'es-wmv' (per-step metric `wmv`); 'discrepancy' (the first step whose
+      data-fit residual reaches the problem's `noise_std`^2). Either adds the per-step metric
+      `residual`: mean (A(shown) - y)^2 over the observed entries.
     es_window: ES-WMV's window W (outputs).
     es_patience: ES-WMV's patience P (steps without a new variance minimum; >= 1 in a fit; a
       config's 0 is `early_stop.auto_patience`, resolved by `runs.common.fit_config`).
@@ -84,15 +86,27 @@ class FitState(NamedTuple):
   last_psnr_obs: jax.Array  # PSNR(A(out), y) of the last good step, for the divergence guard
   snapshot: Any             # (params, opt_state) before the last good step's update, or None
   num_fallbacks: jax.Array
-  es: Any = None            # early_stop.EsWmv when cfg.stop is 'es-wmv', else None
+  es: Any = None            # early_stop.EsWmv / Discrepancy by cfg.stop, else None
 
 
 STEP_METRICS = ("loss", "psnr", "psnr_obs", "fallback")
 
 
 def metric_names(cfg: FitConfig) -> tuple:
-  """The per-step metrics of a fit: STEP_METRICS, plus ES-WMV's variance `wmv` when on."""
-  return STEP_METRICS + (("wmv",) if cfg.stop == "es-wmv" else ())
+  """The per-step metrics of a fit: STEP_METRICS, plus `residual` with a stop and ES-WMV's
+  variance `wmv` with ES-WMV."""
+  return (STEP_METRICS + (("residual",) if cfg.stop != "none" else ()) +
+          (("wmv",) if cfg.stop == "es-wmv" else ()))
+
+
+def _init_stop(cfg: FitConfig, problem: degrade.Problem):
+  if cfg.stop == "es-wmv":
+    return early_stop.init(cfg.es_window, problem.clean.shape)
+  if cfg.stop == "discrepancy":
+    if problem.noise_std is None:
+      raise ValueError("the discrepancy stop needs the problem's noise_std")
+    return early_stop.init_discrepancy(problem.clean.shape)
+  return None
 
 
 def make_optimizer(cfg: FitConfig) -> optax.GradientTransformation:
@@ -116,8 +130,7 @@ def init_state(params, tx, problem: degrade.Problem, cfg: FitConfig) -> FitState
       best_image=blank(), last_psnr_obs=jnp.zeros((), jnp.float32),
       snapshot=copy((params, opt_state)) if cfg.backtrack_db > 0 else None,
       num_fallbacks=jnp.zeros((), jnp.int32),
-      es=(early_stop.init(cfg.es_window, problem.clean.shape) if cfg.stop == "es-wmv"
-          else None))
+      es=_init_stop(cfg, problem))
 
 
 def conv_kernels(params) -> list:
@@ -176,12 +189,19 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   if cfg.backtrack_db > 0:
     fallback = (~first) & (psnr_obs < state.last_psnr_obs - cfg.backtrack_db)
   es, step_metrics = state.es, {}
-  if cfg.stop == "es-wmv":
+  if cfg.stop != "none":
     # The image this step shows, selected by the guard's predicate rather than read from the
     # guard's cond below: reading the cond's outputs made the whole step ~70% slower on XLA:CPU
     # (128 px, width 32: 53 -> 91 ms; benchmarks/early_stop_cost.py).
-    es, step_metrics["wmv"] = early_stop.update(
-        state.es, state.step, jnp.where(fallback, state.shown, shown), cfg.es_patience)
+    kept = jnp.where(fallback, state.shown, shown)
+    residual = early_stop.residual(spec.apply(kept, prob.mask), prob.observation,
+                                   prob.mask if spec.task == "inpaint" else None)
+    step_metrics["residual"] = residual
+  if cfg.stop == "es-wmv":
+    es, step_metrics["wmv"] = early_stop.update(state.es, state.step, kept, cfg.es_patience)
+  elif cfg.stop == "discrepancy":
+    es = early_stop.update_discrepancy(state.es, state.step, kept, residual,
+                                       jnp.square(prob.noise_std[0]))
   if cfg.backtrack_db > 0:
     # A cond of pass-throughs (not elementwise selects over every parameter and Adam moment):
     # measured 20% of the step at 64 px on CPU. Under vmap it becomes the same select.

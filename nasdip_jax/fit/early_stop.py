@@ -1,6 +1,9 @@
-"""ES-WMV: oracle-free early stopping for DIP by the windowed moving variance of its outputs
-(Wang et al., "Early Stopping for Deep Image Prior", TMLR 2023; its reference notebook
-ES_WMV.ipynb).
+"""Oracle-free early stopping for DIP: ES-WMV and the discrepancy principle.
+
+ES-WMV stops by the windowed moving variance of the outputs (Wang et al., "Early Stopping for
+Deep Image Prior", TMLR 2023; its reference notebook ES_WMV.ipynb). The discrepancy principle
+(Morozov) stops at the first step whose data fit reaches the noise: mean (A x - y)^2 over the
+observed entries <= sigma^2, sigma the observation's noise std (given, or estimated from it).
 
 After every step the shown image (the fit's output, or its EMA when the fit keeps one) joins a
 FIFO window of the last W images. Once the window is full, VAR = mean over the window of
@@ -19,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-METHODS = ("none", "es-wmv")
+METHODS = ("none", "es-wmv", "discrepancy")
 MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
 
 
@@ -101,3 +104,34 @@ def update(es: EsWmv, step, image, patience: int):
       var_min=jnp.where(better, var, es.var_min),
       step=jnp.where(better, step, es.step), image=jnp.where(better, image, es.image),
       wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)
+
+
+class Discrepancy(NamedTuple):
+  """The discrepancy stop's state (leaves of a FitState): the answer so far."""
+  step: jax.Array      # the last step before the stop (the stop step once stopped)
+  image: jax.Array     # the shown image at that step
+  stopped: jax.Array   # the residual reached the noise level at `step`: frozen since
+
+
+def init_discrepancy(image_shape) -> Discrepancy:
+  return Discrepancy(step=jnp.full((), -1, jnp.int32),
+                     image=jnp.zeros(image_shape, jnp.float32), stopped=jnp.zeros((), bool))
+
+
+def update_discrepancy(state: Discrepancy, step, image, residual, noise_var) -> Discrepancy:
+  """After step `step` showed `image` with data-fit residual `residual` (mean squared, over the
+  observed entries): until the stop, the answer is this step's image; the first step with
+  residual <= noise_var stops the criterion there."""
+  live = ~state.stopped
+  return Discrepancy(step=jnp.where(live, step, state.step),
+                     image=jnp.where(live, image.astype(jnp.float32), state.image),
+                     stopped=state.stopped | (residual <= noise_var))
+
+
+def residual(pred, observation, mask=None):
+  """Mean squared data-fit error A x - y over the observed entries (mask: inpainting's, 1 =
+  observed; None: every entry of y)."""
+  if mask is None:
+    return jnp.mean(jnp.square(pred - observation))
+  weight = jnp.broadcast_to(mask, pred.shape)
+  return jnp.sum(weight * jnp.square(pred - observation)) / jnp.maximum(jnp.sum(weight), 1.0)

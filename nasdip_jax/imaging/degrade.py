@@ -6,7 +6,7 @@ dataclass.
 """
 
 import dataclasses
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +54,8 @@ class Problem(NamedTuple):
   observation: np.ndarray  # y: noisy, masked (x * m) or low-resolution image
   clean: np.ndarray        # ground truth at the output resolution
   mask: np.ndarray         # (1, H, W, 1) observed-pixel mask (ones unless inpainting)
+  noise_std: Any = None    # (1,) the observation's noise std on [0, 1] (given or estimated),
+                           # for the discrepancy stop; None where no run asked for it
 
 
 def make_problem(clean_u8: np.ndarray, task: str, rng: np.random.Generator, *,

@@ -132,24 +132,29 @@ def _line_axes(curves: dict, xlabel: str, ylabel: str, title: str):
 
 
 def psnr_curve(path: str, curves: dict, best_step: int, title: str,
-               stop_step: Optional[int] = None) -> None:
-  """Plots PSNR per step for each named curve, marking the oracle-best step (and an early stop)."""
+               stop_step: Optional[int] = None, stop: str = "") -> None:
+  """Plots PSNR per step for each named curve, marking the oracle-best step (and the early stop
+  `stop`'s step)."""
   fig, ax = _line_axes(curves, "step", "PSNR (dB)", title)
   ax.axvline(best_step, color="gray", ls=":", lw=1, label=f"best step {best_step}")
   if stop_step is not None:
-    ax.axvline(stop_step, color="C3", ls="--", lw=1, label=f"ES-WMV stop {stop_step}")
+    ax.axvline(stop_step, color="C3", ls="--", lw=1, label=f"{stop} stop {stop_step}")
   ax.legend(fontsize=8)
   _save_figure(fig, path)
 
 
-def stopping_curve(path: str, wmv, loss, stop_step: int, title: str) -> None:
-  """ES-WMV's windowed variance and the data-fit loss per step (log scales), marking the stop."""
+def stopping_curve(path: str, signal, label: str, loss, stop_step: int, title: str,
+                   level: Optional[float] = None) -> None:
+  """A stopping criterion's signal and the data-fit loss per step (log scales), marking the stop
+  (and the level the signal stops at, if it has one)."""
   fig, ax = plt.subplots(figsize=(6, 3.5))
   steps = np.arange(len(loss))
-  ax.semilogy(steps, wmv, lw=1, color="C3", label="windowed variance (ES-WMV)")
+  ax.semilogy(steps, signal, lw=1, color="C3", label=label)
   ax.axvline(stop_step, color="C3", ls="--", lw=1, label=f"stop {stop_step}")
+  if level is not None:
+    ax.axhline(level, color="C3", ls=":", lw=1, label=f"noise level {level:.3g}")
   ax.set_xlabel("step")
-  ax.set_ylabel("variance")
+  ax.set_ylabel(label)
   ax.grid(alpha=0.3)
   other = ax.twinx()
   other.semilogy(steps, loss, lw=1, color="C0", alpha=0.7, label="loss")

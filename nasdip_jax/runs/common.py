@@ -312,7 +312,7 @@ def load_restoration(config) -> Loaded:
     if config.crop_size:  # asked for: not news
       full = image_io.center_crop(full, config.crop_size)
     notes = {"cropped_from": list(full.shape[:2])} if full.shape[:2] != (h, w) else {}
-    return Loaded(path, spec, problem, (h, w), True, notes)
+    return _with_noise_level(config, Loaded(path, spec, problem, (h, w), True, notes))
   if not config.image:
     raise UserError("observation mode restores your image: give it with --config.image=PATH")
   defaults = ml_collections.ConfigDict()
@@ -353,7 +353,24 @@ def load_restoration(config) -> Loaded:
     notes["padded_to"] = list(problem.clean.shape[1:3])
   if config.task == "denoise":
     notes["noise_sigma_estimate"] = noise_sigma(observation)
-  return Loaded(config.image, spec, problem, size, reference is not None, notes)
+  return _with_noise_level(config, Loaded(config.image, spec, problem, size,
+                                          reference is not None, notes))
+
+
+def _with_noise_level(config, loaded: Loaded) -> Loaded:
+  """The discrepancy stop's noise level in the problem (and the summary's notes): config.stop_sigma,
+  or (0) the estimate from the observation (unpadded: padding repeats the noise)."""
+  if fit_config(config).stop != "discrepancy":
+    return loaded
+  sigma = config.stop_sigma or loaded.notes.get("noise_sigma_estimate")
+  if not sigma:
+    if loaded.spec.task in ("single_pixel", "inpaint"):
+      raise UserError(f"the discrepancy stop cannot estimate the noise of {loaded.spec.task}'s "
+                      "observation: give it with --config.stop_sigma (0..255 scale)")
+    sigma = noise_sigma(np.asarray(loaded.problem.observation[0])[
+        :loaded.size[0] // loaded.spec.factor, :loaded.size[1] // loaded.spec.factor])
+  problem = loaded.problem._replace(noise_std=np.full((1,), sigma / 255.0, np.float32))
+  return loaded._replace(problem=problem, notes={**loaded.notes, "stop_sigma": float(sigma)})
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".npz")
@@ -408,13 +425,21 @@ def load_problem(config):
                             config.mask)
 
 
+def auto_stop(config) -> str:
+  """What stop 'auto' means: in observation mode the discrepancy principle for denoising (it
+  knows the noise level; ES-WMV does not fire at high noise: benchmarks/README.md, "Early
+  stopping") and ES-WMV for the other tasks; none for synthetic runs (the paper recipes)."""
+  if not config.get("observed"):
+    return "none"
+  return "discrepancy" if config.task == "denoise" else "es-wmv"
+
+
 def fit_config(config, **changes) -> dip.FitConfig:
   """The `FitConfig` of a config's fit fields (every one of them), with `changes` applied; stop
-  'auto' is ES-WMV in observation mode and none otherwise; ES-WMV's patience 0 is scaled to
-  num_steps."""
+  'auto' is `auto_stop`; ES-WMV's patience 0 is scaled to num_steps."""
   values = {**{name: config[name] for name in FIT_FIELDS}, **changes}
   if values["stop"] == "auto":
-    values["stop"] = "es-wmv" if config.get("observed") else "none"
+    values["stop"] = auto_stop(config)
   if values["stop"] == "es-wmv" and not values["es_patience"]:
     values["es_patience"] = early_stop.auto_patience(values["es_window"],
                                                      config.get("num_steps", 0))

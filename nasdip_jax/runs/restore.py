@@ -38,8 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
   common.observation_fields(c)    # observed, reference
   common.model_fields(c)
   common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth, ...
-  c.stop = "auto"                 # auto | es-wmv | none: oracle-free stopping (fit.early_stop);
-                                  # auto = ES-WMV in observation mode
+  c.stop = "auto"                 # auto | es-wmv | discrepancy | none: oracle-free stopping
+                                  # (fit.early_stop); auto: runs.common.auto_stop
+  c.stop_sigma = 0.0              # discrepancy: the observation's noise std, 0..255 scale
+                                  # (0 = estimated from it: scikit-image's estimate_sigma)
   c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
                                   # the answer is still the stop's image)
   c.num_steps = 3000
@@ -55,6 +57,8 @@ def _check_config(config) -> None:
   common.check_at_least(config, ["num_steps", "log_every", "crop_multiple", "num_seeds"])
   common.check_fit(config, config.model)
   common.check_execution(config)
+  if config.stop_sigma < 0:
+    raise UserError(f"config.stop_sigma must be >= 0 (0..255 scale), got {config.stop_sigma}")
   if config.observed and config.num_seeds > 1:
     raise UserError("config.num_seeds > 1 compares seeds against a ground truth: run observation "
                     "mode one seed at a time")
@@ -228,13 +232,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "restored": os.path.join(workdir, "restored.png")}
   final = crop(state.shown[0])
   restored = final
-  if cfg.stop == "es-wmv":
+  if cfg.stop != "none":
     stop_step, fired = int(state.es.step), bool(state.es.stopped)
     restored = crop(state.es.image[0])
-    summary.update(stop="es-wmv", stop_step=stop_step, es_window=cfg.es_window,
-                   stop_ends_fit=config.stop_ends_fit,
-                   es_patience=cfg.es_patience,
-                   stopped_at=stop_step + cfg.es_patience if fired else None)
+    summary.update(stop=cfg.stop, stop_step=stop_step, stop_ends_fit=config.stop_ends_fit)
+    if cfg.stop == "es-wmv":
+      summary.update(es_window=cfg.es_window, es_patience=cfg.es_patience,
+                     stopped_at=stop_step + cfg.es_patience if fired else None)
+    else:
+      summary.update(stopped_at=stop_step if fired else None)
   if loaded.has_reference:
     summary.update(_quality(spec, problem, loaded, state, curves, final, restored, crop))
   summary.update({
@@ -302,22 +308,28 @@ def _write_outputs(config, workdir, loaded, state, curves, final, restored, summ
       image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
     panels = [(f"{_input_title(config, spec)}: {summary['psnr_input']:.2f} dB", baseline)]
     if es_step is not None:
-      panels.append((f"ES-WMV stop (step {es_step}): {summary['psnr_stop']:.2f} dB", restored))
+      panels.append((f"{summary['stop']} stop (step {es_step}): {summary['psnr_stop']:.2f} dB",
+                     restored))
     panels += [(f"DIP final: {summary['psnr_final']:.2f} dB", final),
                (f"DIP best (step {summary['best_step']}): {summary['psnr_best']:.2f} dB", best),
                ("ground truth", crop(problem.clean[0]))]
     files.psnr_curve(os.path.join(workdir, "psnr.png"), {"PSNR vs ground truth": curves["psnr"]},
-                     summary["best_step"], f"{config.task} {name}", stop_step=es_step)
+                     summary["best_step"], f"{config.task} {name}", stop_step=es_step,
+                     stop=summary.get("stop", ""))
   else:
     panels = [(_input_title(config, spec), baseline)]
     if es_step is not None:
-      panels.append((f"ES-WMV stop (step {es_step})", restored))
+      panels.append((f"{summary['stop']} stop (step {es_step})", restored))
     panels.append((f"DIP final (step {summary['steps'] - 1})", final))
   if channels in (1, 3):
     files.side_by_side(os.path.join(workdir, "side_by_side.png"), panels)
   if es_step is not None:
-    files.stopping_curve(os.path.join(workdir, "stopping.png"), curves["wmv"], curves["loss"],
-                         es_step, f"{config.task} {name}: ES-WMV")
+    wmv = summary["stop"] == "es-wmv"
+    files.stopping_curve(
+        os.path.join(workdir, "stopping.png"), curves["wmv" if wmv else "residual"],
+        "windowed variance (ES-WMV)" if wmv else "residual mean (A x - y)^2", curves["loss"],
+        es_step, f"{config.task} {name}: {summary['stop']}",
+        level=None if wmv else (summary["stop_sigma"] / 255.0) ** 2)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
 
 
@@ -332,6 +344,7 @@ def _input_title(config, spec) -> str:
 
 # the columns of a batch's table, where its runs have them
 BATCH_COLUMNS = ("image", "image_size", "steps", "stop_step", "stopped_at", "noise_sigma_estimate",
+                 "stop_sigma",
                  "psnr_input", "psnr_stop", "psnr_final", "psnr_best", "ssim_stop", "ssim_final",
                  "ssim_best", "restored", "wall_seconds")
 
