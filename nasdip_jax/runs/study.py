@@ -12,7 +12,9 @@ observation per image and level, shared by its methods), written to `cells/<imag
   ns            the study's NS: DIP denoising (denoising); plug-and-play ADMM with a warm-started
                 DIP fit as the proximal step (single-pixel)
   dip           ours: DIP fitted through the operator (deconvolution, single-pixel)
-DIP cells report the final step, the oracle best and the ES-WMV stop. PSNR: 10 log10(1 / MSE) of
+DIP cells report the final step, the oracle best and the oracle-free stop (`stop`: auto is the
+discrepancy stop for denoising, its noise level estimated from the observation, and ES-WMV
+through an operator). PSNR: 10 log10(1 / MSE) of
 the whole image on [0, 1], the estimate clipped to [0, 1]; SSIM beside it.
 
     from nasdip_jax.runs import study
@@ -71,7 +73,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.prox_steps = 50
   common.model_fields(c)
   common.fit_fields(c)
-  c.stop = "es-wmv"               # DIP cells: also the ES-WMV stop (the fits run to the end)
+  c.stop = "auto"                 # DIP cells' oracle-free stop, reported beside the final step
+                                  # (the fits run to the end): auto | es-wmv | discrepancy
+                                  # (denoising only) | none; auto: `dip_stop`
   c.num_steps = 0                 # 0 = the scale's
   c.crop_size = -1                # -1 = the scale's (0 = the whole image)
   c.width = 0                     # the DIP network's channels at every level (0 = the scale's;
@@ -115,6 +119,9 @@ def check(config):
     raise UserError(f"config.admm_rho must be > 0 (or 0 for 5 lambda), got {config.admm_rho}")
   common.check_at_least(config, ("admm_iterations", "pnp_rounds"))
   common.check_at_least(config, ("prox_steps",), low=0)
+  if config.stop == "discrepancy" and table["task"] != "denoise":
+    raise UserError("config.stop=discrepancy estimates the noise of a noisy image: the "
+                    f"{config.table} table's DIP fits through an operator (use es-wmv or auto)")
   if "bm3d" in methods:
     denoisers.bm3d_module()
   for image in images:
@@ -178,12 +185,25 @@ def _quality(clean, estimate) -> dict:
           "ssim": float(metrics.ssim(clean, estimate))}
 
 
+def dip_stop(config, task: str) -> str:
+  """The DIP cells' stop: config.stop, 'auto' being the discrepancy stop for denoising and
+  ES-WMV through an operator (the choice of `runs.common.auto_stop`)."""
+  if config.stop != "auto":
+    return config.stop
+  return "discrepancy" if task == "denoise" else "es-wmv"
+
+
 def _dip_fit(config, builder, spec, problem, clean):
   """One DIP fit of the config's recipe (reported at the final step, the oracle best and the
-  ES-WMV stop): {psnr, ssim, psnr_best, ..., best_step, stop_step}, and the final image."""
+  stop of `dip_stop`): {psnr, ssim, psnr_best, ..., best_step, stop, stop_step}, and the final
+  image."""
   steps = resolved(config, "num_steps")
-  cfg = common.fit_config(config, es_patience=config.es_patience or early_stop.auto_patience(
-      config.es_window, steps))
+  stop = dip_stop(config, spec.task)
+  if stop == "discrepancy":
+    sigma = common.noise_sigma(np.asarray(problem.observation[0]))
+    problem = problem._replace(noise_std=np.full((1,), sigma / 255.0, np.float32))
+  cfg = common.fit_config(config, stop=stop, es_patience=config.es_patience or
+                          early_stop.auto_patience(config.es_window, steps))
   recipe = cohort.Recipe(builder(problem), spec, cfg)
   members = cohort.make_members(cohort.seed_keys(config.seed, 1), [problem])
   options = {**common.cohort_options(config), "execution": "loop", "mesh": None,
@@ -194,7 +214,7 @@ def _dip_fit(config, builder, spec, problem, clean):
          "best_step": int(result.best_step[0])}
   if result.stop_image is not None:
     row.update({f"{k}_stop": v for k, v in _quality(clean, result.stop_image[0]).items()},
-               stop_step=int(result.stop_step[0]))
+               stop=stop, stop_step=int(result.stop_step[0]))
   return row, result.final[0]
 
 
