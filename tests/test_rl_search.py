@@ -8,7 +8,6 @@ import os
 import jax
 import numpy as np
 import pytest
-from flax import nnx
 from PIL import Image
 
 import conftest
@@ -17,8 +16,8 @@ from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
 from nasdip_jax.imaging import io as image_io
-from nasdip_jax.nets import nasdip
 from nasdip_jax.runs import common
+from nasdip_jax.runs import genotype_fit
 from nasdip_jax.runs import rl_search
 from nasdip_jax.space import genotype as gt
 
@@ -110,13 +109,15 @@ def test_random_sampler_with_static_networks_matches_a_restore_run(tmp_path):
   # the reward is the final PSNR of a plain fit of that genotype with the genotype's key
   _, spec, problems = rl_search.load_train_problems(c)
   g = gt.from_name(s["best"]["name"])
-  build = lambda key, code: nasdip.NasDipNet(c.input_depth, 3, g, width=c.width,
-                                             rngs=nnx.Rngs(params=key))
   cfg = dip.FitConfig(lr=c.lr, reg_noise_std=c.reg_noise_std, ema_decay=c.ema_decay,
                       input_depth=c.input_depth)
   key = jax.random.fold_in(rl_search.genotype_key(c.seed, s["best"]["name"]), 0)
-  single = cohort.train(cohort.Recipe(build, spec, cfg),
-                        cohort.make_members(key[None], problems[0]), c.num_steps)
+  # the same network, settings and chunking as the search's fit: its compiled program again
+  single = cohort.train(cohort.Recipe(genotype_fit.StaticBuilder(c.input_depth, 3, g, c.width),
+                                      spec, cfg),
+                        cohort.make_members(key[None], problems[0]), c.num_steps,
+                        steps_per_call=c.steps_per_call, execution="loop")
+  assert single.info["compile_seconds"] == 0.0
   assert s["best"]["reward"] == pytest.approx(float(single.curves["psnr"][0, -1]), abs=1e-5)
 
 

@@ -34,7 +34,9 @@ def resolve_network(network: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _StaticBuilder:
+class StaticBuilder:
+  """`builder(key, code)`: the static NasDipNet of one genotype (code unused). A value, so equal
+  builders share one compiled cohort program."""
   in_ch: int
   out_ch: int
   genotype: object
@@ -69,7 +71,7 @@ def fit_genotypes(config, spec, genotypes, problems, keys, num_steps: int, workd
   parts = []
   for g, genotype in enumerate(genotypes):
     members = cohort.make_members(keys[g * m:(g + 1) * m], problems)
-    parts.append(train(_StaticBuilder(input_depth, channels, genotype, config.width), members,
+    parts.append(train(StaticBuilder(input_depth, channels, genotype, config.width), members,
                        os.path.join(workdir, f"genotype_{g:04d}")))
   return _concatenate(parts)
 
