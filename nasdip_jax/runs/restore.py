@@ -201,7 +201,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for s in range(marks["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
           writer.write(s, **{k: curves[k][s] for k in shown_metrics})
-      shown = {k: float(curves[k][-1]) for k in ("psnr", "loss", "wmv")
+      shown = {k: float(curves[k][-1]) for k in ("psnr", "loss", "residual", "wmv")
                if k in shown_metrics and (k != "loss" or not loaded.has_reference)}
       bar.update(done, **shown)
       marks["logged"] = done
