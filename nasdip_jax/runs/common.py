@@ -369,8 +369,13 @@ def _with_noise_level(config, loaded: Loaded) -> Loaded:
                       "observation: give it with --config.stop_sigma (0..255 scale)")
     sigma = noise_sigma(np.asarray(loaded.problem.observation[0])[
         :loaded.size[0] // loaded.spec.factor, :loaded.size[1] // loaded.spec.factor])
-  problem = loaded.problem._replace(noise_std=np.full((1,), sigma / 255.0, np.float32))
-  return loaded._replace(problem=problem, notes={**loaded.notes, "stop_sigma": float(sigma)})
+  return loaded._replace(problem=with_noise_sigma(loaded.problem, sigma),
+                         notes={**loaded.notes, "stop_sigma": float(sigma)})
+
+
+def with_noise_sigma(problem, sigma: float):
+  """The problem with the discrepancy stop's noise level: sigma on the 0..255 scale."""
+  return problem._replace(noise_std=np.full((1,), sigma / 255.0, np.float32))
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".npz")

@@ -200,8 +200,8 @@ def _dip_fit(config, builder, spec, problem, clean):
   steps = resolved(config, "num_steps")
   stop = dip_stop(config, spec.task)
   if stop == "discrepancy":
-    sigma = common.noise_sigma(np.asarray(problem.observation[0]))
-    problem = problem._replace(noise_std=np.full((1,), sigma / 255.0, np.float32))
+    problem = common.with_noise_sigma(problem,
+                                      common.noise_sigma(np.asarray(problem.observation[0])))
   cfg = common.fit_config(config, stop=stop, es_patience=config.es_patience or
                           early_stop.auto_patience(config.es_window, steps))
   recipe = cohort.Recipe(builder(problem), spec, cfg)
