@@ -1,18 +1,24 @@
 """Oracle-free stops against the oracle: on 12 CBSD68 images (128-px centre crops), denoising at
 sigma 15 / 25 / 50, super-resolution x4 and 50% inpainting, the PSNR at the oracle-best step, at
-ES-WMV's stop, at the discrepancy stop and at the final step (the criteria see only the outputs
-and the observation; PSNR needs the ground truth).
+ES-WMV's stop, at the discrepancy stop, at the held-out stop and at the final step (the criteria
+see only the outputs and the observation; PSNR needs the ground truth).
 
     python benchmarks/early_stopping.py [--crop=128] [--width=16] [--data_dir=../shared/data]
 
 Reduced scale for a CPU: a skip network of width --width, the recipes of configs/denoise.py,
-sr4x.py and inpaint.py (inpainting in RGB) with --*_steps steps. Each fit runs ES-WMV (window 100,
-patience scaled to the budget: `fit.early_stop.auto_patience`) to the end, so the final step is
-measured too; the discrepancy stop is the first step of the same fit whose recorded residual is
-at most the estimated noise level squared (the level `runs.common` gives a discrepancy run: the
-criterion's rule, applied to the curve; tests/test_observed.py checks that a run stops there).
-`auto` is what stop 'auto' picks in observation mode (`runs.common.auto_stop`). Fits resume after
-a kill. Writes benchmarks/results/early_stopping.json and its README table after every fit.
+sr4x.py and inpaint.py (inpainting in RGB) with --*_steps steps. Two fits per image and task, each
+run to the end (so the final step is measured too):
+- the plain fit, with ES-WMV (window 100, patience scaled to the budget:
+  `fit.early_stop.auto_patience`); the discrepancy stop is the first step of the same fit whose
+  recorded residual is at most the estimated noise level squared (the level `runs.common` gives
+  a discrepancy run: the criterion's rule, applied to the curve; tests/test_observed.py checks
+  that a run stops there);
+- the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
+  its own final step (`hold_final`).
+`auto` is what stop 'auto' picks in observation mode (`runs.common.auto_stop`); `psnr_best` and
+`psnr_final` are the plain fit's. Fits resume after a kill, and plain rows already in the results
+file at the same crop, width and steps are kept. Writes benchmarks/results/early_stopping.json
+and its README table after every image.
 """
 
 import json
@@ -40,17 +46,23 @@ _DENOISE_STEPS = flags.DEFINE_integer("denoise_steps", 1500, "Steps per denoisin
 _SR_STEPS = flags.DEFINE_integer("sr_steps", 1000, "Steps per SR fit.", lower_bound=100)
 _INPAINT_STEPS = flags.DEFINE_integer("inpaint_steps", 1500, "Steps per inpainting fit.",
                                       lower_bound=100)
+TASKS = ("denoise15", "denoise25", "denoise50", "sr4", "inpaint50")
 _TASKS = flags.DEFINE_list("tasks", ["denoise25", "denoise50", "denoise15", "sr4", "inpaint50"],
                            "What to run.")
+_HOLDOUT_TASKS = flags.DEFINE_list("holdout_tasks", list(TASKS), "Tasks that also run the "
+                                    "held-out fit (the others' holdout columns stay empty).")
 _FIRST_IMAGES = flags.DEFINE_integer("first_images", 0, "Only the first this many of them "
                                      "(0 = all): the finished part of a partial run.",
                                      lower_bound=0)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_early_stopping", "Where the runs write.")
-TASKS = ("denoise15", "denoise25", "denoise50", "sr4", "inpaint50")
 report.choice_list(_TASKS, TASKS)
+report.choice_list(_HOLDOUT_TASKS, TASKS)
 
 
-def _config(task: str, image: str):
+COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
+
+
+def _config(task: str, image: str, **fields):
   if task.startswith("denoise"):
     config = recipes.restore_config("denoise")
     config.update(sigma=float(task[len("denoise"):]), num_steps=_DENOISE_STEPS.value)
@@ -63,7 +75,7 @@ def _config(task: str, image: str):
   config.net.channels_down = (_WIDTH.value,) * 5
   config.net.channels_up = (_WIDTH.value,) * 5
   config.update(image=image, crop_size=_CROP.value, stop="es-wmv", stop_ends_fit=False,
-                checkpoint_every=500)
+                checkpoint_every=500, **fields)
   return config
 
 
@@ -75,21 +87,85 @@ def _write(names, rows) -> None:
     if not r:
       continue
     mean = lambda k, r=r: (None if r[0][k] is None else float(np.mean([x[k] for x in r])))
-    auto = "psnr_disc" if task.startswith("denoise") else "psnr_wmv"
+    auto = COLUMN[common.auto_stop(_config(task, "", observed=True))]
     table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
-                  "psnr_final": mean("psnr_final"),
+                  "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
+                  "hold_final": mean("hold_final"),
                   "auto": auto[len("psnr_"):], "auto_minus_best": mean(auto) - mean("psnr_best"),
                   "auto_minus_final": mean(auto) - mean("psnr_final"),
-                  "wmv_fired": sum(x["wmv_fired"] for x in r),
-                  "disc_fired": sum(x["disc_fired"] for x in r),
+                  **{f"{k}_fired": sum(bool(x[f"{k}_fired"]) for x in r)
+                     for k in ("wmv", "disc", "hold")},
                   "best_step": mean("best_step"), "wmv_step": mean("wmv_step"),
-                  "disc_step": mean("disc_step")})
+                  "disc_step": mean("disc_step"), "hold_step": mean("hold_step")})
   result = {"machine": report.machine(), "crop": _CROP.value, "width": _WIDTH.value,
             "images": names, "rows": rows, "table": table}
   report.write_json(os.path.join(report.RESULTS, "early_stopping.json"), result)
   report.update_readme_table("early_stopping", result["machine"], table, list(table[0]))
+
+
+PLAIN = ("psnr_input", "psnr_best", "best_step", "psnr_wmv", "wmv_step", "wmv_fired",
+         "stop_sigma", "disc_step", "psnr_disc", "disc_fired", "psnr_final", "ssim_best",
+         "ssim_wmv", "ssim_final")
+
+
+def _summary(config, workdir):
+  """A fit's summary: read back if it finished, else run (it resumes after a kill)."""
+  if os.path.exists(os.path.join(workdir, "summary.json")):
+    return json.load(open(os.path.join(workdir, "summary.json"), encoding="utf-8"))
+  return restore.run(config, workdir)
+
+
+def _plain(task, name, path, recorded):
+  """The plain fit's columns (ES-WMV and the discrepancy stop read from one fit): its finished
+  row in the results file when the settings are the same, else from the fit."""
+  config = _config(task, path)
+  if (task, name, config.num_steps) in recorded:
+    return recorded[(task, name, config.num_steps)]
+  workdir = os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0])
+  s = _summary(config, workdir)
+  with np.load(os.path.join(workdir, "curves.npz")) as curves:
+    psnr, residual = curves["psnr"], curves["residual"]
+  config.stop = "discrepancy"
+  if task == "inpaint50":  # no noise estimate for a masked image: a user gives the level
+    sigma, disc, reached = None, None, np.zeros(0)
+  else:
+    sigma = common.load_restoration(config).notes["stop_sigma"]
+    reached = np.flatnonzero(residual <= np.float32(sigma / 255.0) ** 2)
+    disc = int(reached[0]) if reached.size else len(psnr) - 1
+  return {"psnr_input": s["psnr_input"], "psnr_best": s["psnr_best"],
+          "best_step": s["best_step"], "psnr_wmv": s["psnr_stop"],
+          "wmv_step": s["stop_step"], "wmv_fired": s["stopped_at"] is not None,
+          "stop_sigma": sigma, "disc_step": disc,
+          "psnr_disc": None if disc is None else float(psnr[disc]),
+          "disc_fired": bool(reached.size), "psnr_final": s["psnr_final"],
+          "ssim_best": s["ssim_best"], "ssim_wmv": s["ssim_stop"], "ssim_final": s["ssim_final"]}
+
+
+HOLDOUT = ("psnr_hold", "hold_step", "hold_fired", "hold_best", "hold_final", "ssim_hold")
+
+
+def _holdout(task, name, path):
+  """The held-out stop's own fit (10% of the observation left out of the loss), run to the end."""
+  config = _config(task, path)
+  config.stop = "holdout"
+  s = _summary(config, os.path.join(_WORKDIR.value, "holdout", task,
+                                    os.path.splitext(name)[0]))
+  return {"psnr_hold": s["psnr_stop"], "hold_step": s["stop_step"],
+          "hold_fired": s["stopped_at"] is not None, "hold_best": s["psnr_best"],
+          "hold_final": s["psnr_final"], "ssim_hold": s["ssim_stop"]}
+
+
+def _recorded():
+  """{(task, image, steps): plain columns} of the results file's rows at this crop and width."""
+  path = os.path.join(report.RESULTS, "early_stopping.json")
+  if not os.path.exists(path):
+    return {}
+  old = json.load(open(path, encoding="utf-8"))
+  if (old["crop"], old["width"]) != (_CROP.value, _WIDTH.value):
+    return {}
+  return {(r["task"], r["image"], r["steps"]): {k: r[k] for k in PLAIN} for r in old["rows"]}
 
 
 def main(argv):
@@ -97,33 +173,15 @@ def main(argv):
   folder = os.path.join(_DATA.value, "CBSD68")
   names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))[::5][:_NUM_IMAGES.value]
   names = names[:_FIRST_IMAGES.value or len(names)]
-  rows = []
+  rows, recorded = [], _recorded()
   for task in _TASKS.value:
     for name in names:
-      config = _config(task, os.path.join(folder, name))
-      workdir = os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0])
-      if os.path.exists(os.path.join(workdir, "summary.json")):  # finished: read it back
-        s = json.load(open(os.path.join(workdir, "summary.json"), encoding="utf-8"))
-      else:
-        s = restore.run(config, workdir)
-      with np.load(os.path.join(workdir, "curves.npz")) as curves:
-        psnr, residual = curves["psnr"], curves["residual"]
-      config.stop = "discrepancy"
-      if task == "inpaint50":  # no noise estimate for a masked image: a user gives the level
-        sigma, disc, reached = None, None, np.zeros(0)
-      else:
-        sigma = common.load_restoration(config).notes["stop_sigma"]
-        reached = np.flatnonzero(residual <= np.float32(sigma / 255.0) ** 2)
-        disc = int(reached[0]) if reached.size else len(psnr) - 1
-      rows.append({"task": task, "image": name, "steps": s["steps"],
-                   "psnr_input": s["psnr_input"], "psnr_best": s["psnr_best"],
-                   "best_step": s["best_step"], "psnr_wmv": s["psnr_stop"],
-                   "wmv_step": s["stop_step"], "wmv_fired": s["stopped_at"] is not None,
-                   "stop_sigma": sigma, "disc_step": disc,
-                   "psnr_disc": None if disc is None else float(psnr[disc]),
-                   "disc_fired": bool(reached.size),
-                   "psnr_final": s["psnr_final"], "ssim_best": s["ssim_best"],
-                   "ssim_wmv": s["ssim_stop"], "ssim_final": s["ssim_final"]})
+      path = os.path.join(folder, name)
+      plain = _plain(task, name, path, recorded)
+      held = (_holdout(task, name, path) if task in _HOLDOUT_TASKS.value
+              else dict.fromkeys(HOLDOUT))
+      rows.append({"task": task, "image": name, "steps": _config(task, path).num_steps,
+                   **plain, **held})
       print(rows[-1], flush=True)
       _write(names, rows)
 

@@ -31,8 +31,8 @@ class RestoreResult:
   image: np.ndarray        # (H, W, C) float32 in [0, 1]: the answer (the stop's, or final)
   final: np.ndarray        # the last step's image
   stop_step: Optional[int]  # the step of `image` (None with stop='none')
-  curves: dict             # per-step loss, psnr_obs, residual (data fit), wmv (ES-WMV); psnr
-                           # with a reference
+  curves: dict             # per-step loss, psnr_obs, residual (data fit), holdout (the held-out
+                           # entries' fit), wmv (ES-WMV); psnr with a reference
   summary: dict            # the run's summary.json
   workdir: str             # where the run wrote everything
 
@@ -68,9 +68,10 @@ def restore(observation: Array, task: str = "denoise", *, mask: Optional[Array] 
     mask: inpaint: nonzero = observed (array or path). factor: sr's factor (output = factor x).
     kernel: deblur: the blur kernel (2-D array or path); default the recipe's Gaussian.
     reference: the ground truth (the output's size), for PSNR / SSIM in `summary` and `curves`.
-    steps: the step budget (default: the recipe's). stop: auto (denoise: discrepancy, else
-      es-wmv) | discrepancy | es-wmv | none; `stop_sigma=` gives the noise level (0..255) that
-      the discrepancy stop otherwise estimates.
+    steps: the step budget (default: the recipe's). stop: auto (denoise: holdout, else
+      es-wmv) | holdout | discrepancy | es-wmv | none; `holdout_fraction=` the share of the
+      observation the held-out stop leaves out of the loss (0.1); `stop_sigma=` the noise level
+      (0..255) that the discrepancy stop otherwise estimates.
     seed: initialisation, z and input noise. workdir: where to write (default: a temp folder).
     **fields: any other config field (e.g. input_depth=8, net={'channels_down': (8,) * 3}).
   """

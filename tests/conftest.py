@@ -24,18 +24,34 @@ jax.config.update("jax_disable_most_optimizations", True)
 
 import pytest  # pylint: disable=wrong-import-position,wrong-import-order
 
-# Tests whose fits compile the same dynamic-network program (same shapes and fit settings):
-# under `--dist loadgroup` they share one worker, so fit.cohort's program cache compiles it once.
+# Tests that run the ISNAS scorer's programs at the same shapes (the tiny ISNAS and RL runs, the
+# scores check): under `--dist loadgroup` they share one worker, which compiles them once.
 DYNAMIC_PROGRAM = pytest.mark.xdist_group("dynamic_program")
+
+# The heaviest groups (seconds on 2 cores, measured 2026-12-03), scheduled first: xdist hands
+# groups to the workers in collection order, so a long group collected last would leave one
+# worker idle at the end (longest first balances the two).
+HEAVIEST_FIRST = ("dynamic_program", "tests.test_configs_and_cli", "tests.test_dynamic",
+                  "tests.test_isnas", "tests.test_cohort", "tests.test_fit",
+                  "tests.test_inverse_problems", "tests.test_conv_impls", "tests.test_controller",
+                  "tests.test_observed", "tests.test_nasdip_net", "tests.test_psd_metrics",
+                  "tests.test_multihost", "tests.test_rl_search")
+
+
+def _group(item) -> str:
+  return item.get_closest_marker("xdist_group").args[0]
 
 
 def pytest_collection_modifyitems(config, items):
   """For pytest-xdist's `--dist loadgroup` (the README's test command): every module without a
-  group of its own runs on one worker, so its module fixtures are built once."""
+  group of its own runs on one worker, so its module fixtures are built once; the heaviest
+  groups come first (a stable sort: each group keeps its order)."""
   del config
   for item in items:
     if item.get_closest_marker("xdist_group") is None:
       item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+  rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
+  items.sort(key=lambda item: rank.get(_group(item), len(rank)))
 
 
 def assert_strict_json(directory: str) -> int:

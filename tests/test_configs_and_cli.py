@@ -274,6 +274,20 @@ def test_checkpointed_run_resumes_exactly(tmp_path):
   assert again["psnr_final"] == resumed["psnr_final"] and again["compile_seconds"] == 0.0
 
 
+def test_a_run_saved_before_a_fit_field_existed_resumes_at_its_default(tmp_path):
+  """A saved config without `holdout_fraction` (added later) counts as FitConfig's 0.1: the same
+  settings rerun, another value is refused."""
+  saved = restore.base_config().to_dict()
+  del saved["holdout_fraction"]
+  with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
+    json.dump(saved, f)
+  now = restore.base_config()
+  common.check_rerun(str(tmp_path), now.to_dict())
+  now.holdout_fraction = 0.2
+  with pytest.raises(UserError, match="other settings \\(holdout_fraction\\)"):
+    common.check_rerun(str(tmp_path), now.to_dict())
+
+
 def test_published_model_runs_through_restore(tmp_path):
   config = _tiny(model="nasdip_sr", num_steps=3, task="sr", checkpoint_every=0)
   config.net.channels_down = config.net.channels_up = (8,) * 5

@@ -1,4 +1,4 @@
-"""Restoring a real image: ES-WMV and discrepancy stopping, observation mode (nothing added, any size, no ground
+"""Restoring a real image: ES-WMV, discrepancy and held-out stopping, observation mode (nothing added, any size, no ground
 truth read), folders, the Python API and the CLI agreeing."""
 
 import json
@@ -15,6 +15,7 @@ from PIL import Image
 import conftest
 import nasdip_jax
 from nasdip_jax.errors import UserError
+from nasdip_jax.fit import dip
 from nasdip_jax.fit import early_stop
 from nasdip_jax.imaging import degrade
 from nasdip_jax.runs import common
@@ -116,6 +117,19 @@ def test_the_discrepancy_stop_takes_the_first_step_whose_residual_reaches_the_no
   np.testing.assert_array_equal(never.image, frames[5])
 
 
+def test_the_holdout_stop_answers_the_minimum_and_fires_after_the_patience():
+  """Held-out residuals 5, 4, 3, 3.5, 2.5, 2.6, 2.7, 2.8, 2.9, 1.0 with P = 3: the minimum 2.5 is
+  at step 4; steps 5-7 bring none, so it fires at step 7 and step 9's 1.0 changes nothing."""
+  frames = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 2, 2, 1),
+                                                                           np.float32)
+  state = early_stop.init_holdout(frames.shape[1:])
+  for step, r in enumerate([5.0, 4.0, 3.0, 3.5, 2.5, 2.6, 2.7, 2.8, 2.9, 1.0]):
+    state = early_stop.update_holdout(state, step, frames[step], r, 3)
+  assert int(state.step) == 4 and bool(state.stopped) and float(state.residual_min) == 2.5
+  np.testing.assert_array_equal(state.image, frames[4])
+  assert int(state.wait) == 3
+
+
 def test_the_residual_is_the_mean_over_the_observed_entries():
   pred = np.zeros((1, 2, 2, 1), np.float32)
   obs = np.array([1.0, 2.0, 3.0, 4.0], np.float32).reshape(1, 2, 2, 1)
@@ -124,8 +138,8 @@ def test_the_residual_is_the_mean_over_the_observed_entries():
   assert float(early_stop.residual(pred, obs, mask)) == pytest.approx((1 + 9) / 2)
 
 
-def test_auto_stop_is_discrepancy_for_observed_denoising_es_wmv_else_and_off_when_synthetic():
-  assert common.auto_stop(_tiny(observed=True)) == "discrepancy"
+def test_auto_stop_is_holdout_for_observed_denoising_es_wmv_else_and_off_when_synthetic():
+  assert common.auto_stop(_tiny(observed=True)) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
   assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "es-wmv"
   assert common.auto_stop(_tiny()) == "none"
@@ -157,6 +171,32 @@ def test_a_fit_stops_where_its_residual_curve_first_reaches_the_level(tmp_path):
   assert s["stop_step"] == first and s["stopped_at"] == first
   assert s["psnr_stop"] == pytest.approx(float(psnr_curve[first]), abs=1e-4)
   assert run["stopped_at"] is None and run["stop_step"] == 11  # 1/255 is never reached
+
+
+def test_held_out_entries_never_reach_the_fit_and_the_stop_is_their_residual_minimum(tmp_path):
+  """The held-out stop (guard on): changing the observation at the held-out entries (about 10% of
+  them) changes no training loss, guard decision or output; only the held-out residual moves.
+  The answer is the first minimum of the recorded held-out residual, its PSNR the curve's."""
+  config = _tiny(num_steps=12, sigma=50.0, stop="holdout", stop_ends_fit=False, es_patience=50)
+  loaded = restore.check(config)
+
+  def fit(observation):
+    problem = loaded.problem._replace(observation=observation)
+    _, data, state, compiled = restore.prepare(config, loaded.spec, problem)
+    return np.asarray(data.holdout), dip.fit(compiled, state, data, 12, 3)[1]
+
+  obs = np.asarray(loaded.problem.observation)
+  held, curves = fit(obs)
+  assert held.shape == obs.shape and 0.08 < held.mean() < 0.12
+  _, moved = fit(np.where(held > 0, 1.0 - obs, obs).astype(np.float32))
+  for name in ("loss", "psnr", "psnr_obs", "fallback"):
+    np.testing.assert_array_equal(moved[name], curves[name])
+  assert not np.allclose(moved["holdout"], curves["holdout"])
+
+  s = restore.run(config, str(tmp_path / "run"))
+  recorded = np.load(tmp_path / "run" / "curves.npz")
+  assert s["stop"] == "holdout" and s["stop_step"] == int(np.argmin(recorded["holdout"]))
+  assert s["psnr_stop"] == pytest.approx(float(recorded["psnr"][s["stop_step"]]), abs=1e-4)
 
 
 def test_single_pixel_and_inpainting_need_a_given_noise_level_for_the_discrepancy_stop():

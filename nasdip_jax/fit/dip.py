@@ -46,11 +46,15 @@ class FitConfig:
       The penalties join the MSE in the loss that is minimised; the reported `loss` is the MSE.
     stop: oracle-free stopping (`fit.early_stop`; the state's `es`; a single fit ends once it
       fires): 'none'; 'es-wmv' (per-step metric `wmv`); 'discrepancy' (the first step whose
-      data-fit residual reaches the problem's `noise_std`^2). Either adds the per-step metric
-      `residual`: mean (A(shown) - y)^2 over the observed entries.
+      data-fit residual reaches the problem's `noise_std`^2); 'holdout' (a random
+      `holdout_fraction` of the observation's entries, `FitData.holdout`, leaves the loss; the
+      answer is the minimum of their residual, per-step metric `holdout`). Each adds the
+      per-step metric `residual`: mean (A(shown) - y)^2 over the observed entries.
     es_window: ES-WMV's window W (outputs).
-    es_patience: ES-WMV's patience P (steps without a new variance minimum; >= 1 in a fit; a
-      config's 0 is `early_stop.auto_patience`, resolved by `runs.common.fit_config`).
+    es_patience: the patience P of ES-WMV and the held-out stop (steps without a new minimum;
+      >= 1 in a fit; a config's 0 is `early_stop.auto_patience`, resolved by
+      `runs.common.fit_config`).
+    holdout_fraction: the held-out stop's fraction of the observation's entries (in (0, 1)).
   """
   lr: float = 0.01
   reg_noise_std: float = 1.0 / 30.0
@@ -63,15 +67,18 @@ class FitConfig:
   stop: str = "none"
   es_window: int = 100
   es_patience: int = 0
+  holdout_fraction: float = 0.1
 
 
 class FitData(NamedTuple):
   """Constant inputs of a fit; `code` is the genotype array of a dynamic network (called as
-  `net(z, code)`), None for networks called as `net(z)`."""
+  `net(z, code)`), None for networks called as `net(z)`; `holdout` the held-out stop's mask over
+  the observation's entries (1 = held out of the loss), else None."""
   z: jax.Array
   noise_key: jax.Array
   problem: degrade.Problem
   code: Any = None
+  holdout: Any = None
 
 
 class FitState(NamedTuple):
@@ -96,7 +103,7 @@ def metric_names(cfg: FitConfig) -> tuple:
   """The per-step metrics of a fit: STEP_METRICS, plus `residual` with a stop and ES-WMV's
   variance `wmv` with ES-WMV."""
   return (STEP_METRICS + (("residual",) if cfg.stop != "none" else ()) +
-          (("wmv",) if cfg.stop == "es-wmv" else ()))
+          {"es-wmv": ("wmv",), "holdout": ("holdout",)}.get(cfg.stop, ()))
 
 
 def _init_stop(cfg: FitConfig, problem: degrade.Problem):
@@ -106,6 +113,8 @@ def _init_stop(cfg: FitConfig, problem: degrade.Problem):
     if problem.noise_std is None:
       raise ValueError("the discrepancy stop needs the problem's noise_std")
     return early_stop.init_discrepancy(problem.clean.shape)
+  if cfg.stop == "holdout":
+    return early_stop.init_holdout(problem.clean.shape)
   return None
 
 
@@ -117,7 +126,11 @@ def init_data(key, problem: degrade.Problem, cfg: FitConfig, code=None) -> FitDa
   z_key, noise_key = jax.random.split(key)
   h, w = problem.clean.shape[1:3]
   z = 0.1 * jax.random.uniform(z_key, (1, h, w, cfg.input_depth), jnp.float32)
-  return FitData(z, noise_key, jax.tree.map(jnp.asarray, problem), code)
+  holdout = None
+  if cfg.stop == "holdout":
+    holdout = early_stop.holdout_mask(jax.random.fold_in(z_key, 1),
+                                      np.shape(problem.observation), cfg.holdout_fraction)
+  return FitData(z, noise_key, jax.tree.map(jnp.asarray, problem), code, holdout)
 
 
 def init_state(params, tx, problem: degrade.Problem, cfg: FitConfig) -> FitState:
@@ -170,7 +183,11 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
     net = nnx.merge(graphdef, params)
     out = net(z, **kwargs) if data.code is None else net(z, data.code, **kwargs)
     pred = spec.apply(out, prob.mask)
-    mse = jnp.mean(jnp.square(pred - prob.observation))
+    if data.holdout is None:
+      mse = jnp.mean(jnp.square(pred - prob.observation))
+    else:  # the mean over the entries left in, scaled as the mean over all
+      keep = 1.0 - data.holdout
+      mse = jnp.sum(keep * jnp.square(pred - prob.observation)) / jnp.maximum(jnp.sum(keep), 1.0)
     return mse + weight_penalty(params, cfg), (mse, out, pred)
 
   (_, (loss, out, pred)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -180,7 +197,10 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
   else:
     shown = out
   psnr = spec.quality(prob.clean, shown)[0]
-  psnr_obs = metrics.psnr(prob.observation, pred)[0]
+  if data.holdout is None:
+    psnr_obs = metrics.psnr(prob.observation, pred)[0]
+  else:  # the guard sees only the entries left in: nothing of the held-out noise reaches the fit
+    psnr_obs = 10.0 * jnp.log10(1.0 / loss)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
 
@@ -194,14 +214,20 @@ def train_step(graphdef, tx, spec: degrade.OperatorSpec, cfg: FitConfig,
     # guard's cond below: reading the cond's outputs made the whole step ~70% slower on XLA:CPU
     # (128 px, width 32: 53 -> 91 ms; benchmarks/early_stop_cost.py).
     kept = jnp.where(fallback, state.shown, shown)
-    residual = early_stop.residual(spec.apply(kept, prob.mask), prob.observation,
-                                   prob.mask if spec.task == "inpaint" else None)
+    kept_pred = spec.apply(kept, prob.mask)
+    observed = prob.mask if spec.task == "inpaint" else None
+    residual = early_stop.residual(kept_pred, prob.observation, observed)
     step_metrics["residual"] = residual
   if cfg.stop == "es-wmv":
     es, step_metrics["wmv"] = early_stop.update(state.es, state.step, kept, cfg.es_patience)
   elif cfg.stop == "discrepancy":
     es = early_stop.update_discrepancy(state.es, state.step, kept, residual,
                                        jnp.square(prob.noise_std[0]))
+  elif cfg.stop == "holdout":
+    held = data.holdout if observed is None else data.holdout * observed
+    step_metrics["holdout"] = early_stop.residual(kept_pred, prob.observation, held)
+    es = early_stop.update_holdout(state.es, state.step, kept, step_metrics["holdout"],
+                                   cfg.es_patience)
   if cfg.backtrack_db > 0:
     # A cond of pass-throughs (not elementwise selects over every parameter and Adam moment):
     # measured 20% of the step at 64 px on CPU. Under vmap it becomes the same select.

@@ -1,9 +1,13 @@
-"""Oracle-free early stopping for DIP: ES-WMV and the discrepancy principle.
+"""Oracle-free early stopping for DIP: ES-WMV, the discrepancy principle and a held-out fit.
 
 ES-WMV stops by the windowed moving variance of the outputs (Wang et al., "Early Stopping for
 Deep Image Prior", TMLR 2023; its reference notebook ES_WMV.ipynb). The discrepancy principle
 (Morozov) stops at the first step whose data fit reaches the noise: mean (A x - y)^2 over the
 observed entries <= sigma^2, sigma the observation's noise std (given, or estimated from it).
+The held-out stop leaves a random fraction of the observation's entries out of the loss and
+tracks their residual mean (A x - y)^2: the network never sees their noise, so that residual is
+the error of A x there plus a constant (the noise's variance) and rises once the fit starts
+reproducing noise; the answer is the image at its minimum, the stop P steps after it.
 
 After every step the shown image (the fit's output, or its EMA when the fit keeps one) joins a
 FIFO window of the last W images. Once the window is full, VAR = mean over the window of
@@ -22,7 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-METHODS = ("none", "es-wmv", "discrepancy")
+METHODS = ("none", "es-wmv", "discrepancy", "holdout")
 MAX_AUTO_PATIENCE = 1000  # the reference notebook's P for denoising
 
 
@@ -96,14 +100,49 @@ def update(es: EsWmv, step, image, patience: int):
   n = image.size
   var = jnp.sum(norms) / (size * n) - jnp.sum(jnp.square(total / size)) / n
   full = step >= size - 1
-  live = full & ~es.stopped
-  better = live & (var < es.var_min)
-  wait = jnp.where(better, 0, es.wait + live.astype(jnp.int32))
-  return EsWmv(
-      window=window, leaving=leaving, centre=centre, total=total, norms=norms,
-      var_min=jnp.where(better, var, es.var_min),
-      step=jnp.where(better, step, es.step), image=jnp.where(better, image, es.image),
-      wait=wait, stopped=es.stopped | (live & (wait >= patience))), jnp.where(full, var, jnp.nan)
+  var_min, best_step, best_image, wait, stopped = _track_minimum(
+      (es.var_min, es.step, es.image, es.wait, es.stopped), full, step, image, var, patience)
+  return EsWmv(window=window, leaving=leaving, centre=centre, total=total, norms=norms,
+               var_min=var_min, step=best_step, image=best_image, wait=wait,
+               stopped=stopped), jnp.where(full, var, jnp.nan)
+
+
+def _track_minimum(tracked, valid, step, image, value, patience: int):
+  """(minimum, its step, its image, wait, stopped) after `step` gave `value` (counted only where
+  `valid`): a new minimum records the step and image; P steps without one stop (then frozen)."""
+  value_min, best_step, best_image, wait, stopped = tracked
+  live = valid & ~stopped
+  better = live & (value < value_min)
+  wait = jnp.where(better, 0, wait + live.astype(jnp.int32))
+  return (jnp.where(better, value, value_min), jnp.where(better, step, best_step),
+          jnp.where(better, image, best_image), wait, stopped | (live & (wait >= patience)))
+
+
+class Holdout(NamedTuple):
+  """The held-out stop's state (leaves of a FitState)."""
+  residual_min: jax.Array  # smallest held-out residual so far
+  step: jax.Array          # the step of that minimum
+  image: jax.Array         # the shown image at that step
+  wait: jax.Array          # steps since the minimum
+  stopped: jax.Array       # P steps passed without a new minimum: frozen since
+
+
+def init_holdout(image_shape) -> Holdout:
+  return Holdout(residual_min=jnp.full((), jnp.inf, jnp.float32),
+                 step=jnp.full((), -1, jnp.int32), image=jnp.zeros(image_shape, jnp.float32),
+                 wait=jnp.zeros((), jnp.int32), stopped=jnp.zeros((), bool))
+
+
+def update_holdout(state: Holdout, step, image, held_out_residual, patience: int) -> Holdout:
+  """After step `step` showed `image` whose residual over the held-out entries is
+  `held_out_residual`."""
+  return Holdout(*_track_minimum(tuple(state), jnp.ones((), bool), step,
+                                 image.astype(jnp.float32), held_out_residual, patience))
+
+
+def holdout_mask(key, shape, fraction: float):
+  """1.0 on a random `fraction` of the entries of an observation of `shape` (held out), else 0."""
+  return jax.random.bernoulli(key, fraction, shape).astype(jnp.float32)
 
 
 class Discrepancy(NamedTuple):
@@ -129,8 +168,8 @@ def update_discrepancy(state: Discrepancy, step, image, residual, noise_var) -> 
 
 
 def residual(pred, observation, mask=None):
-  """Mean squared data-fit error A x - y over the observed entries (mask: inpainting's, 1 =
-  observed; None: every entry of y)."""
+  """Mean squared data-fit error A x - y over the entries where `mask` is 1 (inpainting's
+  observed pixels, held-out entries; broadcast to y's shape) or (None) over every entry of y."""
   if mask is None:
     return jnp.mean(jnp.square(pred - observation))
   weight = jnp.broadcast_to(mask, pred.shape)

@@ -197,6 +197,8 @@ def check_fit(config, model: str, min_input_depth: int = 1) -> None:
   check_choice(config, "stop", early_stop.METHODS + ("auto",))
   check_at_least(config, ["es_window"])
   check_at_least(config, ["es_patience"], 0)
+  if not 0 < config.holdout_fraction < 1:
+    raise UserError(f"config.holdout_fraction must be in (0, 1), got {config.holdout_fraction}")
   if fit_config(config).stop == "es-wmv" and config.es_window > config.num_steps:
     raise UserError(f"config.es_window={config.es_window} is longer than the fit "
                     f"(config.num_steps={config.num_steps}); ES-WMV needs a full window")
@@ -430,13 +432,17 @@ def load_problem(config):
                             config.mask)
 
 
+def observed_stop(task: str) -> str:
+  """The stop for an observation of `task` without ground truth: the held-out stop for
+  denoising (the discrepancy stop fires early at high noise, ES-WMV does not fire there:
+  benchmarks/README.md, "Early stopping"), ES-WMV through an operator."""
+  return "holdout" if task == "denoise" else "es-wmv"
+
+
 def auto_stop(config) -> str:
-  """What stop 'auto' means: in observation mode the discrepancy principle for denoising (it
-  knows the noise level; ES-WMV does not fire at high noise: benchmarks/README.md, "Early
-  stopping") and ES-WMV for the other tasks; none for synthetic runs (the paper recipes)."""
-  if not config.get("observed"):
-    return "none"
-  return "discrepancy" if config.task == "denoise" else "es-wmv"
+  """What stop 'auto' means: `observed_stop` in observation mode; none for synthetic runs (the
+  paper recipes)."""
+  return observed_stop(config.task) if config.get("observed") else "none"
 
 
 def fit_config(config, **changes) -> dip.FitConfig:
@@ -445,7 +451,7 @@ def fit_config(config, **changes) -> dip.FitConfig:
   values = {**{name: config[name] for name in FIT_FIELDS}, **changes}
   if values["stop"] == "auto":
     values["stop"] = auto_stop(config)
-  if values["stop"] == "es-wmv" and not values["es_patience"]:
+  if values["stop"] in ("es-wmv", "holdout") and not values["es_patience"]:
     values["es_patience"] = early_stop.auto_patience(values["es_window"],
                                                      config.get("num_steps", 0))
   return dip.FitConfig(**values)
@@ -464,14 +470,15 @@ def cohort_options(config) -> dict:
 def check_rerun(workdir: str, now: dict, may_change=(), defaults: dict | None = None,
                 saved_name: str = "config.json") -> None:
   """UserError if `workdir` holds a run whose saved settings differ from `now` in a field not in
-  `may_change` (a field missing from an older saved config counts as its value in `defaults`)."""
+  `may_change` (a field missing from an older saved config counts as its value in `defaults`;
+  a fit field, as FitConfig's default: runs saved before a fit field existed resume)."""
   path = os.path.join(workdir, saved_name)
   if not os.path.exists(path):
     return
   with open(path, encoding="utf-8") as f:
     saved = json.load(f)
-  if defaults:
-    saved = {**json.loads(json.dumps(defaults)), **saved}
+  fit_defaults = {f.name: f.default for f in dataclasses.fields(dip.FitConfig) if f.name in now}
+  saved = {**json.loads(json.dumps({**fit_defaults, **(defaults or {})})), **saved}
   changed = files.changed_settings(saved, now, may_change)
   if changed:
     raise UserError(f"{workdir} holds a run with other settings ({', '.join(changed)}); use a "

@@ -38,8 +38,8 @@ def base_config() -> ml_collections.ConfigDict:
   common.observation_fields(c)    # observed, reference
   common.model_fields(c)
   common.fit_fields(c)            # lr, reg_noise_std, ema_decay, backtrack_db, input_depth, ...
-  c.stop = "auto"                 # auto | es-wmv | discrepancy | none: oracle-free stopping
-                                  # (fit.early_stop); auto: runs.common.auto_stop
+  c.stop = "auto"                 # auto | es-wmv | discrepancy | holdout | none: oracle-free
+                                  # stopping (fit.early_stop); auto: runs.common.auto_stop
   c.stop_sigma = 0.0              # discrepancy: the observation's noise std, 0..255 scale
                                   # (0 = estimated from it: scikit-image's estimate_sigma)
   c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
@@ -201,7 +201,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for s in range(marks["logged"], done):
         if s % config.log_every == 0 or s == config.num_steps - 1:
           writer.write(s, **{k: curves[k][s] for k in shown_metrics})
-      shown = {k: float(curves[k][-1]) for k in ("psnr", "loss", "residual", "wmv")
+      shown = {k: float(curves[k][-1]) for k in ("psnr", "loss", "residual", "wmv", "holdout")
                if k in shown_metrics and (k != "loss" or not loaded.has_reference)}
       bar.update(done, **shown)
       marks["logged"] = done
@@ -237,7 +237,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     restored = crop(state.es.image[0])
     summary.update(stop=cfg.stop, stop_step=stop_step, stop_ends_fit=config.stop_ends_fit)
     if cfg.stop == "es-wmv":
-      summary.update(es_window=cfg.es_window, es_patience=cfg.es_patience,
+      summary.update(es_window=cfg.es_window)
+    if cfg.stop == "holdout":
+      summary.update(holdout_fraction=cfg.holdout_fraction)
+    if cfg.stop in ("es-wmv", "holdout"):
+      summary.update(es_patience=cfg.es_patience,
                      stopped_at=stop_step + cfg.es_patience if fired else None)
     else:
       summary.update(stopped_at=stop_step if fired else None)
@@ -324,12 +328,14 @@ def _write_outputs(config, workdir, loaded, state, curves, final, restored, summ
   if channels in (1, 3):
     files.side_by_side(os.path.join(workdir, "side_by_side.png"), panels)
   if es_step is not None:
-    wmv = summary["stop"] == "es-wmv"
+    signal, label = {"es-wmv": ("wmv", "windowed variance (ES-WMV)"),
+                     "holdout": ("holdout", "held-out residual mean (A x - y)^2"),
+                     "discrepancy": ("residual", "residual mean (A x - y)^2")}[summary["stop"]]
+    level = summary.get("stop_sigma")
     files.stopping_curve(
-        os.path.join(workdir, "stopping.png"), curves["wmv" if wmv else "residual"],
-        "windowed variance (ES-WMV)" if wmv else "residual mean (A x - y)^2", curves["loss"],
+        os.path.join(workdir, "stopping.png"), curves[signal], label, curves["loss"],
         es_step, f"{config.task} {name}: {summary['stop']}",
-        level=None if wmv else (summary["stop_sigma"] / 255.0) ** 2)
+        level=None if level is None else (level / 255.0) ** 2)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
 
 

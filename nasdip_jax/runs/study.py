@@ -12,10 +12,10 @@ observation per image and level, shared by its methods), written to `cells/<imag
   ns            the study's NS: DIP denoising (denoising); plug-and-play ADMM with a warm-started
                 DIP fit as the proximal step (single-pixel)
   dip           ours: DIP fitted through the operator (deconvolution, single-pixel)
-DIP cells report the final step, the oracle best and the oracle-free stop (`stop`: auto is the
-discrepancy stop for denoising, its noise level estimated from the observation, and ES-WMV
-through an operator). PSNR: 10 log10(1 / MSE) of
-the whole image on [0, 1], the estimate clipped to [0, 1]; SSIM beside it.
+DIP cells report the final step, the oracle best and the oracle-free stop of the same fit
+(`stop`: auto is `runs.common.observed_stop`, the held-out stop for denoising and ES-WMV through
+an operator). PSNR: 10 log10(1 / MSE) of the whole image on [0, 1], the estimate clipped to
+[0, 1]; SSIM beside it.
 
     from nasdip_jax.runs import study
     summary = study.run(config, workdir)
@@ -75,7 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
   common.fit_fields(c)
   c.stop = "auto"                 # DIP cells' oracle-free stop, reported beside the final step
                                   # (the fits run to the end): auto | es-wmv | discrepancy
-                                  # (denoising only) | none; auto: `dip_stop`
+                                  # (denoising only) | holdout | none; auto: `dip_stop`
   c.num_steps = 0                 # 0 = the scale's
   c.crop_size = -1                # -1 = the scale's (0 = the whole image)
   c.width = 0                     # the DIP network's channels at every level (0 = the scale's;
@@ -186,11 +186,8 @@ def _quality(clean, estimate) -> dict:
 
 
 def dip_stop(config, task: str) -> str:
-  """The DIP cells' stop: config.stop, 'auto' being the discrepancy stop for denoising and
-  ES-WMV through an operator (the choice of `runs.common.auto_stop`)."""
-  if config.stop != "auto":
-    return config.stop
-  return "discrepancy" if task == "denoise" else "es-wmv"
+  """The DIP cells' stop: config.stop, 'auto' being `runs.common.observed_stop`."""
+  return common.observed_stop(task) if config.stop == "auto" else config.stop
 
 
 def _dip_fit(config, builder, spec, problem, clean):
