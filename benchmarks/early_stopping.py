@@ -15,7 +15,8 @@ run to the end (so the final step is measured too):
   that a run stops there);
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`).
-`auto` is what stop 'auto' picks in observation mode (`runs.common.auto_stop`); `psnr_best` and
+`auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
+its estimated noise level); `psnr_best` and
 `psnr_final` are the plain fit's. Fits resume after a kill, and plain rows already in the results
 file at the same crop, width and steps are kept. Writes benchmarks/results/early_stopping.json
 and its README table after every image.
@@ -62,7 +63,7 @@ report.choice_list(_HOLDOUT_TASKS, TASKS)
 COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
 
 
-def _config(task: str, image: str, **fields):
+def _config(task: str, image: str):
   if task.startswith("denoise"):
     config = recipes.restore_config("denoise")
     config.update(sigma=float(task[len("denoise"):]), num_steps=_DENOISE_STEPS.value)
@@ -75,7 +76,7 @@ def _config(task: str, image: str, **fields):
   config.net.channels_down = (_WIDTH.value,) * 5
   config.net.channels_up = (_WIDTH.value,) * 5
   config.update(image=image, crop_size=_CROP.value, stop="es-wmv", stop_ends_fit=False,
-                checkpoint_every=500, **fields)
+                checkpoint_every=500)
   return config
 
 
@@ -87,14 +88,16 @@ def _write(names, rows) -> None:
     if not r:
       continue
     mean = lambda k, r=r: (None if r[0][k] is None else float(np.mean([x[k] for x in r])))
-    auto = COLUMN[common.auto_stop(_config(task, "", observed=True))]
+    auto = [COLUMN[common.observed_stop(_config(task, "").task, x["stop_sigma"])] for x in r]
+    psnr_auto = float(np.mean([x[k] for x, k in zip(r, auto)]))
     table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
                   "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
                   "hold_final": mean("hold_final"),
-                  "auto": auto[len("psnr_"):], "auto_minus_best": mean(auto) - mean("psnr_best"),
-                  "auto_minus_final": mean(auto) - mean("psnr_final"),
+                  "auto": "+".join(sorted({k[len("psnr_"):] for k in auto})),
+                  "auto_minus_best": psnr_auto - mean("psnr_best"),
+                  "auto_minus_final": psnr_auto - mean("psnr_final"),
                   **{f"{k}_fired": sum(bool(x[f"{k}_fired"]) for x in r)
                      for k in ("wmv", "disc", "hold")},
                   "best_step": mean("best_step"), "wmv_step": mean("wmv_step"),

@@ -138,8 +138,12 @@ def test_the_residual_is_the_mean_over_the_observed_entries():
   assert float(early_stop.residual(pred, obs, mask)) == pytest.approx((1 + 9) / 2)
 
 
-def test_auto_stop_is_holdout_for_observed_denoising_es_wmv_else_and_off_when_synthetic():
-  assert common.auto_stop(_tiny(observed=True)) == "holdout"
+def test_auto_stop_by_task_and_noise_level_and_off_when_synthetic():
+  """Observed denoising: the discrepancy stop, the held-out stop from sigma 64 (0..255) up."""
+  assert common.auto_stop(_tiny(observed=True)) == "discrepancy"
+  assert common.auto_stop(_tiny(observed=True), 63.9) == "discrepancy"
+  assert common.auto_stop(_tiny(observed=True), 64.0) == "holdout"
+  assert common.auto_stop(_tiny(observed=True, task="sr"), 90.0) == "es-wmv"
   assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
   assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "es-wmv"
   assert common.auto_stop(_tiny()) == "none"
@@ -217,6 +221,27 @@ def _photo(h, w, channels=3, seed=0):
   rng = np.random.default_rng(seed)
   img = np.sort(rng.integers(0, 256, (h, w, channels), dtype=np.uint8), axis=1)
   return img[..., 0] if channels == 1 else img
+
+
+def test_observed_denoising_picks_its_stop_by_the_estimated_noise(tmp_path):
+  """Stop 'auto' on a photo: mild noise (sigma 10) takes the discrepancy stop at the estimated
+  level, heavy noise (sigma 100) the held-out stop (no level needed); a given stop_sigma decides
+  instead of the estimate."""
+  rng = np.random.default_rng(0)
+  smooth = np.repeat(np.repeat(_photo(12, 16, seed=1), 4, 0), 4, 1).astype(np.float64)
+
+  def stop_of(sigma, **fields):
+    noisy = np.clip(smooth + sigma * rng.standard_normal(smooth.shape), 0, 255).astype(np.uint8)
+    config = _tiny(observed=True, image=_save(tmp_path / f"n{sigma}.png", noisy), **fields)
+    loaded = restore.check(config)
+    return common.fit_config(config, common.stop_noise_sigma(config, loaded)).stop, loaded
+
+  mild, loaded = stop_of(10)
+  assert mild == "discrepancy" and 8 < loaded.notes["stop_sigma"] < 12
+  heavy, loaded = stop_of(100)
+  assert heavy == "holdout" and loaded.notes["noise_sigma_estimate"] > 64
+  assert "stop_sigma" not in loaded.notes and loaded.problem.noise_std is None
+  assert stop_of(10, stop_sigma=80.0)[0] == "holdout"
 
 
 @pytest.mark.parametrize("task,size,channels,out", [

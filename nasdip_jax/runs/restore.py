@@ -71,10 +71,11 @@ def check(config) -> common.Loaded:
   return common.load_restoration(config)
 
 
-def prepare(config, spec, problem, compile_step: bool = True):
+def prepare(config, spec, problem, compile_step: bool = True, cfg=None):
   """Everything before the first step: model, initial state and (if asked) the compiled step
-  (None otherwise); UserError if it needs more memory than there is."""
-  cfg = common.fit_config(config)
+  (None otherwise) of `cfg` (default: the config's); UserError if it needs more memory than
+  there is."""
+  cfg = cfg or common.fit_config(config)
   key = jax.random.key(config.seed)
   init_key, data_key = jax.random.split(key)
   model = common.model_builder(config, problem)(init_key, None)
@@ -148,7 +149,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   loaded = check(config)
   spec, problem = loaded.spec, loaded.problem
-  cfg = common.fit_config(config)
+  cfg = common.fit_config(config, common.stop_noise_sigma(config, loaded))
   ckpt_dir = os.path.join(workdir, "checkpoint")
   resume = _checkpoint_step(ckpt_dir)
   if resume:  # checked before anything compiles
@@ -169,7 +170,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     progress.say(f"compiling the {config.task} step for a {w}x{h} image...")
   with jax.default_matmul_precision(config.matmul_precision):
     # a finished run (checkpointed at its last step) only rewrites its outputs: no compiling
-    model, data, state, compiled = prepare(config, spec, problem, compile_step=not finished)
+    model, data, state, compiled = prepare(config, spec, problem, not finished, cfg)
     files.make_workdir(workdir)
     checkpointer = (checkpoints.FitCheckpointer(ckpt_dir)
                     if config.checkpoint_every or resume else None)

@@ -13,8 +13,8 @@ observation per image and level, shared by its methods), written to `cells/<imag
                 DIP fit as the proximal step (single-pixel)
   dip           ours: DIP fitted through the operator (deconvolution, single-pixel)
 DIP cells report the final step, the oracle best and the oracle-free stop of the same fit
-(`stop`: auto is `runs.common.observed_stop`, the held-out stop for denoising and ES-WMV through
-an operator). PSNR: 10 log10(1 / MSE) of the whole image on [0, 1], the estimate clipped to
+(`stop`: auto is `runs.common.observed_stop`: for denoising the discrepancy stop, or the held-out
+stop at high noise; ES-WMV through an operator). PSNR: 10 log10(1 / MSE) of the whole image on [0, 1], the estimate clipped to
 [0, 1]; SSIM beside it.
 
     from nasdip_jax.runs import study
@@ -185,9 +185,10 @@ def _quality(clean, estimate) -> dict:
           "ssim": float(metrics.ssim(clean, estimate))}
 
 
-def dip_stop(config, task: str) -> str:
-  """The DIP cells' stop: config.stop, 'auto' being `runs.common.observed_stop`."""
-  return common.observed_stop(task) if config.stop == "auto" else config.stop
+def dip_stop(config, task: str, noise_sigma: float | None = None) -> str:
+  """The DIP cells' stop: config.stop, 'auto' being `runs.common.observed_stop` (for the
+  observation's estimated noise level, 0..255)."""
+  return common.observed_stop(task, noise_sigma) if config.stop == "auto" else config.stop
 
 
 def _dip_fit(config, builder, spec, problem, clean):
@@ -195,10 +196,11 @@ def _dip_fit(config, builder, spec, problem, clean):
   stop of `dip_stop`): {psnr, ssim, psnr_best, ..., best_step, stop, stop_step}, and the final
   image."""
   steps = resolved(config, "num_steps")
-  stop = dip_stop(config, spec.task)
+  sigma = (common.noise_sigma(np.asarray(problem.observation[0])) if spec.task == "denoise"
+           else None)
+  stop = dip_stop(config, spec.task, sigma)
   if stop == "discrepancy":
-    problem = common.with_noise_sigma(problem,
-                                      common.noise_sigma(np.asarray(problem.observation[0])))
+    problem = common.with_noise_sigma(problem, sigma)
   cfg = common.fit_config(config, stop=stop, es_patience=config.es_patience or
                           early_stop.auto_patience(config.es_window, steps))
   recipe = cohort.Recipe(builder(problem), spec, cfg)
