@@ -16,10 +16,10 @@ run to the end (so the final step is measured too):
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`).
 `auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
-its estimated noise level); `psnr_best` and
-`psnr_final` are the plain fit's. Fits resume after a kill, and plain rows already in the results
-file at the same crop, width and steps are kept. Writes benchmarks/results/early_stopping.json
-and its README table after every image.
+its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
+kill; plain fits already in the results file at the same crop, width and steps are not run
+again, and a task left out of --holdout_tasks keeps the file's holdout columns. Writes
+benchmarks/results/early_stopping.json and its README table after every image.
 """
 
 import json
@@ -87,7 +87,9 @@ def _write(names, rows) -> None:
     r = [x for x in rows if x["task"] == task]
     if not r:
       continue
-    mean = lambda k, r=r: (None if r[0][k] is None else float(np.mean([x[k] for x in r])))
+    def mean(k, r=r):  # over the images that have the column (None if none has)
+      values = [x[k] for x in r if x.get(k) is not None]
+      return float(np.mean(values)) if values else None
     auto = [COLUMN[common.observed_stop(_config(task, "").task, x["stop_sigma"])] for x in r]
     psnr_auto = float(np.mean([x[k] for x, k in zip(r, auto)]))
     table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
@@ -98,7 +100,7 @@ def _write(names, rows) -> None:
                   "auto": "+".join(sorted({k[len("psnr_"):] for k in auto})),
                   "auto_minus_best": psnr_auto - mean("psnr_best"),
                   "auto_minus_final": psnr_auto - mean("psnr_final"),
-                  **{f"{k}_fired": sum(bool(x[f"{k}_fired"]) for x in r)
+                  **{f"{k}_fired": sum(bool(x.get(f"{k}_fired")) for x in r)
                      for k in ("wmv", "disc", "hold")},
                   "best_step": mean("best_step"), "wmv_step": mean("wmv_step"),
                   "disc_step": mean("disc_step"), "hold_step": mean("hold_step")})
@@ -121,11 +123,11 @@ def _summary(config, workdir):
 
 
 def _plain(task, name, path, recorded):
-  """The plain fit's columns (ES-WMV and the discrepancy stop read from one fit): its finished
-  row in the results file when the settings are the same, else from the fit."""
+  """The plain fit's columns (ES-WMV and the discrepancy stop read from one fit): from its
+  finished row in the results file when the settings are the same, else from the fit."""
   config = _config(task, path)
-  if (task, name, config.num_steps) in recorded:
-    return recorded[(task, name, config.num_steps)]
+  if recorded:
+    return {k: recorded[k] for k in PLAIN}
   workdir = os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0])
   s = _summary(config, workdir)
   with np.load(os.path.join(workdir, "curves.npz")) as curves:
@@ -161,14 +163,14 @@ def _holdout(task, name, path):
 
 
 def _recorded():
-  """{(task, image, steps): plain columns} of the results file's rows at this crop and width."""
+  """{(task, image, steps): row} of the results file at this crop and width."""
   path = os.path.join(report.RESULTS, "early_stopping.json")
   if not os.path.exists(path):
     return {}
   old = json.load(open(path, encoding="utf-8"))
   if (old["crop"], old["width"]) != (_CROP.value, _WIDTH.value):
     return {}
-  return {(r["task"], r["image"], r["steps"]): {k: r[k] for k in PLAIN} for r in old["rows"]}
+  return {(r["task"], r["image"], r["steps"]): r for r in old["rows"]}
 
 
 def main(argv):
@@ -176,17 +178,23 @@ def main(argv):
   folder = os.path.join(_DATA.value, "CBSD68")
   names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))[::5][:_NUM_IMAGES.value]
   names = names[:_FIRST_IMAGES.value or len(names)]
-  rows, recorded = [], _recorded()
+  rows, recorded = {}, _recorded()
   for task in _TASKS.value:
     for name in names:
       path = os.path.join(folder, name)
-      plain = _plain(task, name, path, recorded)
-      held = (_holdout(task, name, path) if task in _HOLDOUT_TASKS.value
-              else dict.fromkeys(HOLDOUT))
-      rows.append({"task": task, "image": name, "steps": _config(task, path).num_steps,
-                   **plain, **held})
-      print(rows[-1], flush=True)
-      _write(names, rows)
+      key = (task, name, _config(task, path).num_steps)
+      old = recorded.get(key)
+      plain = _plain(task, name, path, old)
+      if task in _HOLDOUT_TASKS.value:
+        held = _holdout(task, name, path)
+      else:  # the results file's, if it has them
+        held = {k: (old or {}).get(k) for k in HOLDOUT}
+      rows[key] = {"task": task, "image": name, "steps": key[2], **plain, **held}
+      print(rows[key], flush=True)
+      # the rows so far, and the file's rows of the images still to come (a kill loses none)
+      _write(names, list(rows.values()) + [
+          {**dict.fromkeys(HOLDOUT), **r} for k, r in recorded.items()
+          if k not in rows and r["task"] in _TASKS.value and r["image"] in names])
 
 
 if __name__ == "__main__":

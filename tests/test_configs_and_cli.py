@@ -203,6 +203,8 @@ def _img(tmp_path, arr, name="img.png"):
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"task": "sr", "factor": 3}, "factor"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 0}, "num_seeds"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"execution": "pmap"}, "execution"),
+    (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"holdout_fraction": 1.0},
+     "holdout_fraction must be in \\(0, 1\\)"),
     (lambda t: _img(t, np.zeros((64, 64, 3), np.uint8)), {"num_seeds": 2, "task": "colourise"},
      "config.task"),
 ])

@@ -100,8 +100,9 @@ STEP_METRICS = ("loss", "psnr", "psnr_obs", "fallback")
 
 
 def metric_names(cfg: FitConfig) -> tuple:
-  """The per-step metrics of a fit: STEP_METRICS, plus `residual` with a stop and ES-WMV's
-  variance `wmv` with ES-WMV."""
+  """The per-step metrics of a fit: STEP_METRICS, plus `residual` with a stop, ES-WMV's
+  variance `wmv` with ES-WMV and the held-out entries' residual `holdout` with the held-out
+  stop."""
   return (STEP_METRICS + (("residual",) if cfg.stop != "none" else ()) +
           {"es-wmv": ("wmv",), "holdout": ("holdout",)}.get(cfg.stop, ()))
 
