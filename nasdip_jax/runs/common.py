@@ -434,9 +434,9 @@ def load_problem(config):
 
 # The noise level (0..255) from which observed denoising stops by the held-out fit instead of the
 # discrepancy principle. Below it the discrepancy stop is within 0.25 dB of the oracle on average
-# and costs nothing, while leaving 10% of the pixels out of the fit costs 0.2-0.7 dB; at sigma 50
+# and costs nothing, while leaving 10% of the pixels out of the fit costs 0.1-0.7 dB; at sigma 50
 # the two tie; at the study's noise 0.5 (sigma-hat ~90) the discrepancy stop fires far too early
-# and the held-out one is 1-3 dB better (benchmarks/README.md, "Early stopping", Table 2).
+# and the held-out one is 0.6-3.1 dB better (benchmarks/README.md, "Early stopping", Table 2).
 HOLDOUT_FROM_SIGMA = 64.0
 
 
