@@ -69,7 +69,8 @@ def restore(observation: Array, task: str = "denoise", *, mask: Optional[Array] 
     kernel: deblur: the blur kernel (2-D array or path); default the recipe's Gaussian.
     reference: the ground truth (the output's size), for PSNR / SSIM in `summary` and `curves`.
     steps: the step budget (default: the recipe's). stop: auto (denoise: discrepancy, or
-      holdout from noise level 64 up; else es-wmv) | holdout | discrepancy | es-wmv | none; `holdout_fraction=` the share of the
+      holdout from noise level 64 up; inpaint: holdout; else es-wmv) | holdout | discrepancy |
+      es-wmv | none; `holdout_fraction=` the share of the
       observation the held-out stop leaves out of the loss (0.1); `stop_sigma=` the noise level
       (0..255) that the discrepancy stop otherwise estimates.
     seed: initialisation, z and input noise. workdir: where to write (default: a temp folder).

@@ -139,13 +139,14 @@ def test_the_residual_is_the_mean_over_the_observed_entries():
 
 
 def test_auto_stop_by_task_and_noise_level_and_off_when_synthetic():
-  """Observed denoising: the discrepancy stop, the held-out stop from sigma 64 (0..255) up."""
+  """Observed denoising: the discrepancy stop, the held-out stop from sigma 64 (0..255) up;
+  inpainting: the held-out stop; the other tasks: ES-WMV."""
   assert common.auto_stop(_tiny(observed=True)) == "discrepancy"
   assert common.auto_stop(_tiny(observed=True), 63.9) == "discrepancy"
   assert common.auto_stop(_tiny(observed=True), 64.0) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="sr"), 90.0) == "es-wmv"
+  assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
-  assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "es-wmv"
   assert common.auto_stop(_tiny()) == "none"
 
 
