@@ -19,7 +19,8 @@ run to the end (so the final step is measured too):
 its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
 kill; plain fits already in the results file at the same crop, width and steps are not run
 again, and a task left out of --holdout_tasks keeps the file's holdout columns. Writes
-benchmarks/results/early_stopping.json and its README table after every image.
+benchmarks/results/early_stopping.json and its README table after every image (another width
+than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
 
 import json
@@ -38,7 +39,8 @@ from nasdip_jax.runs import restore  # pylint: disable=wrong-import-position
 _DATA = flags.DEFINE_string("data_dir", os.path.join(report.HERE, "..", "..", "shared", "data"),
                             "Folder with the standard test sets.")
 _CROP = flags.DEFINE_integer("crop", 128, "Centre crop (px).", lower_bound=32)
-_WIDTH = flags.DEFINE_integer("width", 16, "Channels of every level of the skip network.",
+WIDTH = 16  # the benchmark's width; others have their own results file and table
+_WIDTH = flags.DEFINE_integer("width", WIDTH, "Channels of every level of the skip network.",
                               lower_bound=1)
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 12, "CBSD68 images (every 5th, sorted).",
                                    lower_bound=1)
@@ -57,7 +59,16 @@ _FIRST_IMAGES = flags.DEFINE_integer("first_images", 0, "Only the first this man
                                      lower_bound=0)
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/nasdip_early_stopping", "Where the runs write.")
 report.choice_list(_TASKS, TASKS)
-report.choice_list(_HOLDOUT_TASKS, TASKS)
+report.choice_list(_HOLDOUT_TASKS, TASKS, empty=True)
+
+
+def _name() -> str:
+  """The results file's and README table's name (and the workdirs' folder) at this width."""
+  return "early_stopping" if _WIDTH.value == WIDTH else f"early_stopping_w{_WIDTH.value}"
+
+
+def _workdir(*parts) -> str:
+  return os.path.join(_WORKDIR.value, *(() if _WIDTH.value == WIDTH else (_name(),)), *parts)
 
 
 COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
@@ -106,8 +117,8 @@ def _write(names, rows) -> None:
                   "disc_step": mean("disc_step"), "hold_step": mean("hold_step")})
   result = {"machine": report.machine(), "crop": _CROP.value, "width": _WIDTH.value,
             "images": names, "rows": rows, "table": table}
-  report.write_json(os.path.join(report.RESULTS, "early_stopping.json"), result)
-  report.update_readme_table("early_stopping", result["machine"], table, list(table[0]))
+  report.write_json(os.path.join(report.RESULTS, _name() + ".json"), result)
+  report.update_readme_table(_name(), result["machine"], table, list(table[0]))
 
 
 PLAIN = ("psnr_input", "psnr_best", "best_step", "psnr_wmv", "wmv_step", "wmv_fired",
@@ -128,7 +139,7 @@ def _plain(task, name, path, recorded):
   config = _config(task, path)
   if recorded:
     return {k: recorded[k] for k in PLAIN}
-  workdir = os.path.join(_WORKDIR.value, task, os.path.splitext(name)[0])
+  workdir = _workdir(task, os.path.splitext(name)[0])
   s = _summary(config, workdir)
   with np.load(os.path.join(workdir, "curves.npz")) as curves:
     psnr, residual = curves["psnr"], curves["residual"]
@@ -155,8 +166,7 @@ def _holdout(task, name, path):
   """The held-out stop's own fit (10% of the observation left out of the loss), run to the end."""
   config = _config(task, path)
   config.stop = "holdout"
-  s = _summary(config, os.path.join(_WORKDIR.value, "holdout", task,
-                                    os.path.splitext(name)[0]))
+  s = _summary(config, _workdir("holdout", task, os.path.splitext(name)[0]))
   return {"psnr_hold": s["psnr_stop"], "hold_step": s["stop_step"],
           "hold_fired": s["stopped_at"] is not None, "hold_best": s["psnr_best"],
           "hold_final": s["psnr_final"], "ssim_hold": s["ssim_stop"]}
@@ -164,7 +174,7 @@ def _holdout(task, name, path):
 
 def _recorded():
   """{(task, image, steps): row} of the results file at this crop and width."""
-  path = os.path.join(report.RESULTS, "early_stopping.json")
+  path = os.path.join(report.RESULTS, _name() + ".json")
   if not os.path.exists(path):
     return {}
   old = json.load(open(path, encoding="utf-8"))

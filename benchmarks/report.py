@@ -94,9 +94,10 @@ def int_list(holder, lower: int = 1, multiple: int = 1) -> None:
       f"--{holder.name} takes comma-separated {what}")
 
 
-def choice_list(holder, allowed) -> None:
-  """A list flag's entries must be among `allowed`."""
-  flags.register_validator(holder, lambda v: v is None or (bool(v) and set(v) <= set(allowed)),
+def choice_list(holder, allowed, empty: bool = False) -> None:
+  """A list flag's entries must be among `allowed` (and there must be one, unless `empty`)."""
+  flags.register_validator(holder, lambda v: v is None or ((empty or bool(v))
+                                                           and set(v) <= set(allowed)),
                            f"--{holder.name} takes comma-separated entries of {list(allowed)}")
 
 

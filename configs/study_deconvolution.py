@@ -5,7 +5,7 @@ std 5 px, circular), noise std 1e-3, 1e-2, 1e-1: Wiener, TV-ADMM with lambda 5e-
 study's "Wiener + NS" (DIP denoising of the Wiener estimate), and DIP fitted through the blur. DIP:
 the reference recipe (skip network, Adam 0.01, input noise 1/30, EMA 0.99, 5-dB guard), reported at
 the final step, the oracle best and the ES-WMV stop. DATA: the folder holding the standard test sets
-(BM3D/, Set12/). Reduced scale (128-px crops, width 32, 1500 DIP steps): about an hour on a 2-core
+(BM3D/, Kodak24/). Reduced scale (128-px crops, width 32, 1500 DIP steps): about an hour on a 2-core
 CPU; the study's scale: --config.scale=paper (full images, 1e4 steps; a GPU).
 """
 

@@ -84,12 +84,15 @@ def _dense(op, shape):
   return np.stack([np.asarray(op.apply(jnp.asarray(e[None]), 1.0)).ravel() for e in eye], 1)
 
 
-def test_pnp_admm_with_the_l2_prox_as_denoiser_is_tikhonov_least_squares():
+@pytest.mark.parametrize("rho_growth", [1.0, 1.05])
+def test_pnp_admm_with_the_l2_prox_as_denoiser_is_tikhonov_least_squares(rho_growth):
   rng = np.random.default_rng(0)
   op = operators.Hadamard(16, 16, 128, seed=3)
   b = np.asarray(op.apply(jnp.asarray(rng.random((1, 16, 16, 1)), jnp.float32), 1.0))
   lam, rho = 0.1, 0.5
-  result = pnp_admm.pnp_admm(op, b, None, lambda y, sigma: y / (1 + lam / rho), lam, rho, 200)
+  # the prox of (lam / 2) ||x||^2 at the round's rho: lam / rho = sigma^2
+  result = pnp_admm.pnp_admm(op, b, None, lambda y, sigma: y / (1 + sigma ** 2), lam, rho, 200,
+                             rho_growth=rho_growth)
   a = _dense(op, (16, 16, 1))
   tikhonov = np.linalg.solve(a.T @ a + lam * np.eye(256), a.T @ b.ravel())
   np.testing.assert_allclose(result.image.ravel(), tikhonov, atol=1e-4)
@@ -100,6 +103,10 @@ def test_pnp_admm_hands_the_denoiser_sigma_sqrt_lambda_over_rho():
   pnp_admm.pnp_admm(operators.Identity(), np.zeros((1, 4, 4, 1), np.float32), None,
                     lambda y, sigma: seen.append(sigma) or y, 0.02, 0.5, 3)
   assert seen == pytest.approx([0.2] * 3)
+  seen.clear()  # continuation: rho 0.5, 2, 8
+  pnp_admm.pnp_admm(operators.Identity(), np.zeros((1, 4, 4, 1), np.float32), None,
+                    lambda y, sigma: seen.append(sigma) or y, 0.02, 0.5, 3, rho_growth=4.0)
+  assert seen == pytest.approx([0.2, 0.1, 0.05])
 
 
 def test_the_denoisers_call_their_libraries_as_documented():
@@ -126,6 +133,9 @@ def test_bad_baseline_input_is_one_line_errors():
   with pytest.raises(UserError, match="rho must be > 0"):
     pnp_admm.pnp_admm(operators.Identity(), np.zeros((1, 4, 4, 1)), None, denoisers.nlm, 0.1,
                       -1.0, 5)
+  with pytest.raises(UserError, match="rho_growth must be >= 1"):
+    pnp_admm.pnp_admm(operators.Identity(), np.zeros((1, 4, 4, 1)), None, denoisers.nlm, 0.1,
+                      1.0, 5, rho_growth=0.9)
   with pytest.raises(UserError, match="unknown denoiser 'wavelet'"):
     denoisers.get("wavelet")
 

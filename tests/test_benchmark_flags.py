@@ -29,6 +29,12 @@ CASES = {
     "space_scan": ([["--px=96", "--static=0"]],
                    [(["--px=48"], "multiple of 32"), (["--num=0"], "positive")]),
     "rl_search": ([["--arms=random,controller"]], [(["--arms=foo"], "controller+prefilter")]),
+    "pnp_tuning": ([["--settings=0.05:30:1,0.02:100:1.05", "--denoisers=nlm,bm3d"]],
+                   [(["--settings=0.05:30"], "rho:rounds:growth"),
+                    (["--settings=0.05:30:0.9"], "growth >= 1"),
+                    (["--denoisers=wavelet"], "['nlm', 'bm3d']")]),
+    "early_stopping": ([["--holdout_tasks=", "--tasks=denoise25"]],
+                       [(["--tasks="], "--tasks takes"), (["--holdout_tasks=sr2"], "inpaint50")]),
 }
 
 

@@ -46,14 +46,30 @@ def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
     again = study.run(_tiny(), workdir)
   assert compiled.n == 0 and again["cells"] == 3
   assert before == {n: os.path.getmtime(os.path.join(workdir, "cells", n)) for n in before}
+  # a cell computed from another image file (the table's image changed since) is computed again
+  tv_cell = os.path.join(workdir, "cells", "logo_1_tv.json")
+  assert json.load(open(tv_cell))["source"] == "bundled:logo.png"
+  json.dump({**json.load(open(tv_cell)), "source": "Set12/07.png"}, open(tv_cell, "w"))
+  study.run(_tiny(), workdir)
+  assert json.load(open(tv_cell))["source"] == "bundled:logo.png"
+  assert {n for n in before if os.path.getmtime(os.path.join(workdir, "cells", n)) != before[n]} \
+      == {"logo_1_tv.json", "logo_1_tv.png"}
   with pytest.raises(UserError, match="other settings \\(seed\\)"):
     study.run(_tiny(seed=1), workdir)
+  # a run saved before pnp_rho_growth existed ran with a fixed rho: it resumes at 1, not at 2
+  saved = json.load(open(os.path.join(workdir, "config.json")))
+  del saved["pnp_rho_growth"]
+  json.dump(saved, open(os.path.join(workdir, "config.json"), "w"))
+  study.run(_tiny(), workdir)
+  with pytest.raises(UserError, match="other settings \\(pnp_rho_growth\\)"):
+    study.run(_tiny(pnp_rho_growth=2.0), workdir)
 
 
 @pytest.mark.parametrize("overrides,match", [
     (dict(methods=("tv", "wavelet")), "config.methods must be distinct values from"),
     (dict(tv_lambda=0.0), "config.tv_lambda must be > 0"),
     (dict(pnp_rho=-1.0), "config.pnp_rho must be > 0"),
+    (dict(pnp_rho_growth=0.5), "config.pnp_rho_growth must be >= 1"),
     (dict(images=("barbara",)), "give their folder as --config.data_dir"),
     (dict(images=("barbara",), data_dir="/no such dir"), "image file not found"),
     (dict(table="tables"), "config.table must be one of"),

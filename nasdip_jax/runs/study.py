@@ -51,7 +51,7 @@ SCALES = {"reduced": dict(crop_size=128, num_steps=1500, width=32),  # ~an hour 
           "paper": dict(crop_size=0, num_steps=10000, width=128)}    # full images, 1e4: a GPU
 # the fields a resumed study may change: how fits run, and which cells are asked for
 RESUMABLE = ("images", "levels", "methods", "log_every") + common.EXECUTION_FIELDS
-DIP_METHODS = ("wiener_ns", "ns", "dip")
+ADDED = {"pnp_rho_growth": 1.0}  # fields added since the first version: what older runs used
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -59,7 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.run = "study"
   c.table = "denoising"           # deconvolution | denoising | single_pixel
   c.scale = "reduced"             # reduced (128-px crops, width 32, 1500 steps) | paper
-  c.data_dir = ""                 # the standard test sets' folder (BM3D/, Set9/, Set12/, Set14/)
+  c.data_dir = ""                 # the standard test sets' folder (BM3D/, Kodak24/, Set9/, Set14/)
   c.images = ()                   # () = every image of the table
   c.levels = ()                   # () = every level (noise std or compression factor)
   c.methods = ()                  # () = the study's columns plus 'dip' where it applies
@@ -67,8 +67,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.tv_lambda = 1e-3              # single-pixel TV-ADMM's lambda (the study does not state it)
   c.admm_rho = 0.0                # 0 = 5 lambda (tv_admm.RHO_PER_LAMBDA)
   c.admm_iterations = 200
-  c.pnp_rho = 0.05                # plug-and-play ADMM (single-pixel): rho, rounds, and DIP's
-  c.pnp_lambda = 1e-3             # steps per round as the proximal step
+  c.pnp_rho = 0.05                # plug-and-play ADMM (single-pixel): rho (first round),
+  c.pnp_rho_growth = 1.0          # its factor per round (continuation; 1 = fixed), lambda,
+  c.pnp_lambda = 1e-3             # rounds, and DIP's steps per round as the proximal step
   c.pnp_rounds = 30
   c.prox_steps = 50
   common.model_fields(c)
@@ -115,6 +116,9 @@ def check(config):
   for name in ("tv_lambda", "pnp_rho", "pnp_lambda"):
     if not config[name] > 0:
       raise UserError(f"config.{name} must be > 0, got {config[name]}")
+  if not config.pnp_rho_growth >= 1:
+    raise UserError(f"config.pnp_rho_growth must be >= 1 (1: a fixed rho), got "
+                    f"{config.pnp_rho_growth}")
   if config.admm_rho < 0:
     raise UserError(f"config.admm_rho must be > 0 (or 0 for 5 lambda), got {config.admm_rho}")
   common.check_at_least(config, ("admm_iterations", "pnp_rounds"))
@@ -268,7 +272,7 @@ def restore_cell(config, table, builder, method: str, op, y, noise, clean):
     else:
       denoise = denoisers.get(method)
     result = pnp_admm.pnp_admm(op, y, None, denoise, config.pnp_lambda, config.pnp_rho,
-                               config.pnp_rounds)
+                               config.pnp_rounds, rho_growth=config.pnp_rho_growth)
     out = result.image[0]
     return _quality(clean, out), out
   if method == "wiener_ns":
@@ -285,16 +289,25 @@ def _cell_name(image, level, method) -> str:
   return f"{image}_{level:g}_{method}"
 
 
+def _finished(path: str, source: str) -> bool:
+  """Whether a cell's row exists and was computed from the table's image file of now (a cell of
+  another file, or of a version that did not record it, is computed again)."""
+  if not os.path.exists(path):
+    return False
+  with open(path, encoding="utf-8") as f:
+    return json.load(f).get("source") == source
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   cells, table = check(config)
   if os.path.isdir(workdir):
-    common.check_rerun(workdir, config.to_dict(), RESUMABLE)
+    common.check_rerun(workdir, config.to_dict(), RESUMABLE, ADDED)
   cell_dir = os.path.join(workdir, "cells")
   files.make_workdir(cell_dir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
-  todo = [c for c in cells if not os.path.exists(
-      os.path.join(cell_dir, _cell_name(*c) + ".json"))]
+  todo = [c for c in cells if not _finished(os.path.join(cell_dir, _cell_name(*c) + ".json"),
+                                             table["images"][c[0]][0])]
   progress.say(f"study {config.table} ({config.scale}): {len(cells)} cells, "
                f"{len(cells) - len(todo)} finished")
   cleans, problems, builder = {}, {}, _builders(config)
@@ -310,7 +323,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       t0 = time.perf_counter()
       row, out = restore_cell(config, table, builder, method, *problems[(image, level)],
                               cleans[image])
-      row.update(image=image, level=level, method=method, seconds=time.perf_counter() - t0)
+      row.update(image=image, source=table["images"][image][0], level=level, method=method,
+                 seconds=time.perf_counter() - t0)
       name = _cell_name(image, level, method)
       image_io.save_png(os.path.join(cell_dir, name + ".png"), out)
       files.write_json(os.path.join(cell_dir, name + ".json"), row)
