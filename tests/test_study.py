@@ -56,13 +56,14 @@ def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
       == {"logo_1_tv.json", "logo_1_tv.png"}
   with pytest.raises(UserError, match="other settings \\(seed\\)"):
     study.run(_tiny(seed=1), workdir)
-  # a run saved before pnp_rho_growth existed ran with a fixed rho: it resumes at 1, not at 2
+  # a run saved before pnp_rho_growth existed ran with a fixed rho: it resumes at 1 only
   saved = json.load(open(os.path.join(workdir, "config.json")))
   del saved["pnp_rho_growth"]
   json.dump(saved, open(os.path.join(workdir, "config.json"), "w"))
-  study.run(_tiny(), workdir)
+  assert _tiny().pnp_rho_growth != 1.0
   with pytest.raises(UserError, match="other settings \\(pnp_rho_growth\\)"):
-    study.run(_tiny(pnp_rho_growth=2.0), workdir)
+    study.run(_tiny(), workdir)
+  study.run(_tiny(pnp_rho_growth=1.0), workdir)
 
 
 @pytest.mark.parametrize("overrides,match", [
