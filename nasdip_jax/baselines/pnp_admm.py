@@ -60,6 +60,7 @@ def pnp_admm(operator: operators.Operator, observation, mask, denoise: Callable,
   return PnpResult(np.asarray(v), np.asarray(residuals, np.float32))
 
 
-def check_growth(rho_growth: float) -> None:
+def check_growth(rho_growth: float, name: str = "rho_growth") -> None:
+  """UserError unless the growth of rho per round (`name` in the message) is at least 1."""
   if not rho_growth >= 1.0:
-    raise UserError(f"rho_growth must be >= 1 (1: a fixed rho), got {rho_growth}")
+    raise UserError(f"{name} must be >= 1 (1: a fixed rho), got {rho_growth}")

@@ -116,9 +116,7 @@ def check(config):
   for name in ("tv_lambda", "pnp_rho", "pnp_lambda"):
     if not config[name] > 0:
       raise UserError(f"config.{name} must be > 0, got {config[name]}")
-  if not config.pnp_rho_growth >= 1:
-    raise UserError(f"config.pnp_rho_growth must be >= 1 (1: a fixed rho), got "
-                    f"{config.pnp_rho_growth}")
+  pnp_admm.check_growth(config.pnp_rho_growth, "config.pnp_rho_growth")
   if config.admm_rho < 0:
     raise UserError(f"config.admm_rho must be > 0 (or 0 for 5 lambda), got {config.admm_rho}")
   common.check_at_least(config, ("admm_iterations", "pnp_rounds"))
