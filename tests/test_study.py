@@ -4,7 +4,9 @@ ours, resumed without recomputing, bad input refused before anything is written.
 import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import assert_strict_json
 from nasdip_jax import compilations
@@ -64,6 +66,25 @@ def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
   with pytest.raises(UserError, match="other settings \\(pnp_rho_growth\\)"):
     study.run(_tiny(), workdir)
   study.run(_tiny(pnp_rho_growth=1.0), workdir)
+
+
+def test_a_table_without_plug_and_play_resumes_when_only_its_fields_changed(tmp_path):
+  """A deconvolution run saved under other plug-and-play defaults resumes (its methods never read
+  them); a field it does read (ADMM's iterations) still refuses, as do all of them for Table 3."""
+  os.makedirs(tmp_path / "data" / "BM3D")
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (40, 40), np.uint8)).save(tmp_path / "data/BM3D/house.png")
+  c = load_config("study_deconvolution").get_config()
+  c.update(data_dir=str(tmp_path / "data"), images=("house",), levels=(1e-2,),
+           methods=("wiener",), crop_size=32)
+  workdir = str(tmp_path / "study")
+  study.run(c, workdir)
+  c.update(pnp_rho=0.5, pnp_rho_growth=1.0, pnp_rounds=3, prox_steps=2, tv_lambda=0.1)
+  assert study.run(c, workdir)["cells"] == 1
+  c.admm_iterations += 1
+  with pytest.raises(UserError, match="other settings \\(admm_iterations\\)"):
+    study.run(c, workdir)
+  assert set(study.unread_fields("single_pixel")) == set()
 
 
 @pytest.mark.parametrize("overrides,match", [

@@ -52,6 +52,7 @@ SCALES = {"reduced": dict(crop_size=128, num_steps=1500, width=32),  # ~an hour 
 # the fields a resumed study may change: how fits run, and which cells are asked for
 RESUMABLE = ("images", "levels", "methods", "log_every") + common.EXECUTION_FIELDS
 ADDED = {"pnp_rho_growth": 1.0}  # fields added since the first version: what older runs used
+PNP_FIELDS = ("pnp_rho", "pnp_rho_growth", "pnp_lambda", "pnp_rounds", "prox_steps")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -95,6 +96,16 @@ def resolved(config, name: str):
 def table_methods(name: str) -> tuple:
   table = TABLES[name]
   return table["methods"] + (("dip",) if table["task"] != "denoise" else ())
+
+
+def unread_fields(name: str) -> tuple:
+  """The baselines' fields that no method of table `name` reads: a resumed study may change them
+  (a new default of the single-pixel table's plug-and-play does not refuse a denoising run)."""
+  methods = table_methods(name)
+  admm = any(m == "tv" or m.startswith("admm_tv_") for m in methods)
+  return ((() if TABLES[name]["task"] == "single_pixel" else PNP_FIELDS)
+          + (() if "tv" in methods else ("tv_lambda",))
+          + (() if admm else ("admm_rho", "admm_iterations")))
 
 
 def check(config):
@@ -300,7 +311,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_start = time.perf_counter()
   cells, table = check(config)
   if os.path.isdir(workdir):
-    common.check_rerun(workdir, config.to_dict(), RESUMABLE, ADDED)
+    common.check_rerun(workdir, config.to_dict(), RESUMABLE + unread_fields(config.table), ADDED)
   cell_dir = os.path.join(workdir, "cells")
   files.make_workdir(cell_dir)
   files.write_json(os.path.join(workdir, "config.json"), config.to_dict())
