@@ -25,9 +25,11 @@ def _tiny(**overrides):
   return c
 
 
-def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path):
+def test_a_tiny_single_pixel_table_writes_every_cell_and_resumes(tmp_path, capsys):
   workdir = str(tmp_path / "study")
   summary = study.run(_tiny(), workdir)
+  # without a terminal, the DIP cell's fit says where it is (here: its last step)
+  assert "nasdip_jax: DIP fit: 6/6 steps, psnr " in capsys.readouterr().err
   assert summary["cells"] == 3 and summary["num_steps"] == 6 and summary["crop_size"] == 32
   assert summary["width"] == 8
   rows = {r["method"]: r for r in json.load(open(os.path.join(workdir, "results.json")))}

@@ -220,7 +220,10 @@ def _dip_fit(config, builder, spec, problem, clean):
   members = cohort.make_members(cohort.seed_keys(config.seed, 1), [problem])
   options = {**common.cohort_options(config), "execution": "loop", "mesh": None,
              "checkpoint_every": 0}
-  result = cohort.train(recipe, members, steps, **options)
+  bar = progress.Progress(steps, "DIP fit", "step")
+  result = cohort.train(recipe, members, steps, **options, on_chunk=lambda _, curves: bar.update(
+      curves["loss"].shape[-1], psnr=float(curves["psnr"][0, -1])))
+  bar.close()
   row = {**_quality(clean, result.final[0]),
          **{f"{k}_best": v for k, v in _quality(clean, result.best[0]).items()},
          "best_step": int(result.best_step[0])}
