@@ -24,8 +24,9 @@ jax.config.update("jax_disable_most_optimizations", True)
 
 import pytest  # pylint: disable=wrong-import-position,wrong-import-order
 
-# Tests that run the ISNAS scorer's programs at the same shapes (the tiny ISNAS and RL runs, the
-# scores check): under `--dist loadgroup` they share one worker, which compiles them once.
+# Tests that run the ISNAS scorer's and the dynamic cohort's programs at the same shapes (the tiny
+# ISNAS and RL runs, the scores check, tests/test_cohort.py's dynamic cohort): under
+# `--dist loadgroup` they share one worker, which compiles them once.
 DYNAMIC_PROGRAM = pytest.mark.xdist_group("dynamic_program")
 
 # The heaviest groups (seconds on 2 cores, measured 2026-12-03), scheduled first: xdist hands

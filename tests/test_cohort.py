@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import conftest
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import cohort
 from nasdip_jax.fit import dip
@@ -168,9 +169,9 @@ def test_images_of_different_sizes_are_refused():
     cohort.make_members(cohort.seed_keys(0, 2), [P0, big])
 
 
-# Width 2 builds 6 of the 15 cell kinds (the rest are zeros branches): two stages to pick
-# from, and a program that compiles several times faster than at width 16 (every kind).
-W = 2
+# The tiny ISNAS runs' width (tests/test_isnas.py `_tiny`): in their xdist group, the dynamic
+# cohort below reuses their compiled program.
+W = 16
 
 
 _dynamic = dynamic.Builder(CFG.input_depth, 3, width=W)
@@ -190,6 +191,7 @@ def _genotypes():
       return picks
 
 
+@conftest.DYNAMIC_PROGRAM
 def test_different_genotypes_in_dynamic_mode_equal_their_single_runs():
   keys, codes = cohort.seed_keys(0, 2), [codec.encode(g, W) for g in _genotypes()]
   recipe = cohort.Recipe(_dynamic, SPEC, CFG)
