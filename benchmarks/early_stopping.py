@@ -14,7 +14,8 @@ run to the end (so the final step is measured too):
   a discrepancy run: the criterion's rule, applied to the curve; tests/test_observed.py checks
   that a run stops there);
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
-  its own final step (`hold_final`).
+  its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
+  step (the same seed: what refitting all of the observation to that step would return).
 `auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
 its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
 kill; plain fits already in the results file at the same crop, width and steps are not run
@@ -107,7 +108,7 @@ def _write(names, rows) -> None:
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
                   "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
-                  "hold_final": mean("hold_final"),
+                  "hold_final": mean("hold_final"), "hold_refit": mean("hold_refit"),
                   "auto": "+".join(sorted({k[len("psnr_"):] for k in auto})),
                   "auto_minus_best": psnr_auto - mean("psnr_best"),
                   "auto_minus_final": psnr_auto - mean("psnr_final"),
@@ -172,6 +173,17 @@ def _holdout(task, name, path):
           "hold_final": s["psnr_final"], "ssim_hold": s["ssim_stop"]}
 
 
+def _refit(task, name, hold_step, recorded):
+  """The plain fit's PSNR at the held-out stop's step: what a refit of all the observation to
+  that step returns (the same seed: the same initialisation and input noise). From the plain
+  fit's curves while its workdir exists, else the results file's value."""
+  path = _workdir(task, os.path.splitext(name)[0], "curves.npz")
+  if hold_step is None or not os.path.exists(path):
+    return (recorded or {}).get("hold_refit")
+  with np.load(path) as curves:
+    return float(curves["psnr"][hold_step])
+
+
 def _recorded():
   """{(task, image, steps): row} of the results file at this crop and width."""
   path = os.path.join(report.RESULTS, _name() + ".json")
@@ -199,11 +211,12 @@ def main(argv):
         held = _holdout(task, name, path)
       else:  # the results file's, if it has them
         held = {k: (old or {}).get(k) for k in HOLDOUT}
+      held["hold_refit"] = _refit(task, name, held["hold_step"], old)
       rows[key] = {"task": task, "image": name, "steps": key[2], **plain, **held}
       print(rows[key], flush=True)
       # the rows so far, and the file's rows of the images still to come (a kill loses none)
       _write(names, list(rows.values()) + [
-          {**dict.fromkeys(HOLDOUT), **r} for k, r in recorded.items()
+          {**dict.fromkeys(HOLDOUT + ("hold_refit",)), **r} for k, r in recorded.items()
           if k not in rows and r["task"] in _TASKS.value and r["image"] in names])
 
 
