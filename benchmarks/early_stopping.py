@@ -34,6 +34,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import report  # pylint: disable=wrong-import-position
 from nasdip_jax import recipes  # pylint: disable=wrong-import-position
+from nasdip_jax.errors import UserError  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import common  # pylint: disable=wrong-import-position
 from nasdip_jax.runs import restore  # pylint: disable=wrong-import-position
 
@@ -198,6 +199,8 @@ def _recorded():
 def main(argv):
   del argv
   folder = os.path.join(_DATA.value, "CBSD68")
+  if not os.path.isdir(folder):
+    raise UserError(f"no folder {folder}: --data_dir names the folder of the standard test sets")
   names = sorted(f for f in os.listdir(folder) if f.endswith(".png"))[::5][:_NUM_IMAGES.value]
   names = names[:_FIRST_IMAGES.value or len(names)]
   rows, recorded = {}, _recorded()
