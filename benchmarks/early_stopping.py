@@ -15,7 +15,7 @@ run to the end (so the final step is measured too):
   that a run stops there);
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
-  step (the same seed: what refitting all of the observation to that step would return).
+  step (the same seed: what `--config.holdout_refit=true` returns).
 `auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
 its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
 kill; plain fits already in the results file at the same crop, width and steps are not run

@@ -72,7 +72,8 @@ def restore(observation: Array, task: str = "denoise", *, mask: Optional[Array] 
       holdout from noise level 64 up; inpaint: holdout; else es-wmv) | holdout | discrepancy |
       es-wmv | none; `holdout_fraction=` the share of the
       observation the held-out stop leaves out of the loss (0.1); `stop_sigma=` the noise level
-      (0..255) that the discrepancy stop otherwise estimates.
+      (0..255) that the discrepancy stop otherwise estimates; `holdout_refit=True`: the answer
+      of the held-out stop is a second, same-seed fit of all of the observation to its step.
     seed: initialisation, z and input noise. workdir: where to write (default: a temp folder).
     **fields: any other config field (e.g. input_depth=8, net={'channels_down': (8,) * 3}).
   """

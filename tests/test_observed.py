@@ -204,6 +204,27 @@ def test_held_out_entries_never_reach_the_fit_and_the_stop_is_their_residual_min
   assert s["psnr_stop"] == pytest.approx(float(recorded["psnr"][s["stop_step"]]), abs=1e-4)
 
 
+def test_holdout_refit_answers_the_plain_fit_at_the_held_out_stop(tmp_path):
+  """With holdout_refit the answer is the same-seed fit of all of the observation at the held-out
+  stop's step: a plain run's PSNR curve at that step, written as restored.png; the held-out
+  fit's own image is reported beside it."""
+  fields = dict(num_steps=12, sigma=50.0, lr=0.1, stop_ends_fit=False, es_patience=50)
+  with pytest.raises(UserError, match="holdout_refit .* needs stop holdout"):
+    restore.check(_tiny(stop="discrepancy", holdout_refit=True, **fields))
+  s = restore.run(_tiny(stop="holdout", holdout_refit=True, **fields), str(tmp_path / "refit"))
+  t = s["stop_step"]
+  held = np.load(tmp_path / "refit" / "curves.npz")
+  plain = restore.run(_tiny(stop="none", **fields), str(tmp_path / "plain"))
+  curve = np.load(tmp_path / "plain" / "curves.npz")["psnr"]
+  assert t < 11 and s["psnr_stop"] == pytest.approx(float(curve[t]), abs=1e-4)
+  assert abs(curve[t] - curve[-1]) > 1e-3  # the refit is its own, shorter fit
+  assert s["psnr_holdout_fit"] == pytest.approx(float(held["psnr"][t]), abs=1e-4)
+  assert abs(s["psnr_stop"] - s["psnr_holdout_fit"]) > 1e-3 and plain["steps"] == 12
+  written = lambda name: np.asarray(Image.open(tmp_path / "refit" / name), np.float64) / 255
+  mse = np.mean((written("restored.png") - written("clean.png")) ** 2)
+  assert 10 * np.log10(1 / mse) == pytest.approx(s["psnr_stop"], abs=0.05)
+
+
 def test_single_pixel_and_inpainting_need_a_given_noise_level_for_the_discrepancy_stop():
   with pytest.raises(UserError, match="stop_sigma"):
     restore.check(_tiny(task="single_pixel", channels="gray", stop="discrepancy"))

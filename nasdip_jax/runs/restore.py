@@ -25,7 +25,7 @@ from nasdip_jax.report import progress
 from nasdip_jax.runs import common
 
 # Fields a resumed run may change; any other difference means a different experiment.
-RESUMABLE = ("num_steps", "log_every") + common.EXECUTION_FIELDS
+RESUMABLE = ("num_steps", "log_every", "holdout_refit") + common.EXECUTION_FIELDS
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -44,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
                                   # (0 = estimated from it: scikit-image's estimate_sigma)
   c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
                                   # the answer is still the stop's image)
+  c.holdout_refit = False         # the held-out stop: refit all of the observation from the same
+                                  # seed to its step (in workdir/refit, a second fit); the answer
+                                  # is that fit's image
   c.num_steps = 3000
   c.log_every = 50                # metrics.jsonl row every this many steps
   c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
@@ -59,6 +62,11 @@ def _check_config(config) -> None:
   common.check_execution(config)
   if config.stop_sigma < 0:
     raise UserError(f"config.stop_sigma must be >= 0 (0..255 scale), got {config.stop_sigma}")
+  if config.holdout_refit and config.stop not in ("holdout", "auto"):
+    raise UserError("config.holdout_refit refits to the held-out stop's step: it needs stop "
+                    f"holdout (or auto), got {config.stop!r}")
+  if config.holdout_refit and config.num_seeds > 1:
+    raise UserError("config.holdout_refit runs one seed at a time (config.num_seeds=1)")
   if config.observed and config.num_seeds > 1:
     raise UserError("config.num_seeds > 1 compares seeds against a ground truth: run observation "
                     "mode one seed at a time")
@@ -146,6 +154,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return run_batch(config, workdir)
   if config.num_seeds > 1:
     return run_seeds(config, workdir)
+  return _run_single(config, workdir)[0]
+
+
+def _refit(config, workdir: str, stop_step: int):
+  """The same-seed fit of all of the observation to the held-out stop's step, in
+  workdir/refit: (its summary, its last image)."""
+  refit = config.copy_and_resolve_references()
+  refit.update(stop="none", holdout_refit=False, num_steps=stop_step + 1)
+  progress.say(f"refitting all of the observation to the held-out stop's step {stop_step}")
+  return _run_single(refit, os.path.join(workdir, "refit"))
+
+
+def _run_single(config, workdir: str):
+  """One seed's run: (its summary, the answer's image)."""
   t_start = time.perf_counter()
   loaded = check(config)
   spec, problem = loaded.spec, loaded.problem
@@ -248,6 +270,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       summary.update(stopped_at=stop_step if fired else None)
   if loaded.has_reference:
     summary.update(_quality(spec, problem, loaded, state, curves, final, restored, crop))
+  if config.holdout_refit and cfg.stop == "holdout":
+    refit, restored = _refit(config, workdir, summary["stop_step"])
+    summary.update(holdout_refit=os.path.join(workdir, "refit"))
+    if loaded.has_reference:  # the held-out fit's own image, and the answer: the refit's
+      summary.update(psnr_holdout_fit=summary["psnr_stop"], ssim_holdout_fit=summary["ssim_stop"],
+                     psnr_stop=refit["psnr_final"], ssim_stop=refit["ssim_final"])
   summary.update({
       "num_params": registry.num_params(model), "steps": int(state.step),
       "num_fallbacks": int(state.num_fallbacks), "resumed_from_step": resumed_from,
@@ -259,7 +287,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       **common.device_info(), "loop": dip.resolve_loop(config.loop)})
   _write_outputs(config, workdir, loaded, state, curves, final, restored, summary, crop,
                  shown_metrics)
-  return summary
+  return summary, restored
 
 
 def crop_observation(spec, image, loaded: common.Loaded) -> np.ndarray:
@@ -313,7 +341,7 @@ def _write_outputs(config, workdir, loaded, state, curves, final, restored, summ
       image_io.save_png(os.path.join(workdir, "restored_best.png"), best)
     panels = [(f"{_input_title(config, spec)}: {summary['psnr_input']:.2f} dB", baseline)]
     if es_step is not None:
-      panels.append((f"{summary['stop']} stop (step {es_step}): {summary['psnr_stop']:.2f} dB",
+      panels.append((f"{_stop_title(summary)} (step {es_step}): {summary['psnr_stop']:.2f} dB",
                      restored))
     panels += [(f"DIP final: {summary['psnr_final']:.2f} dB", final),
                (f"DIP best (step {summary['best_step']}): {summary['psnr_best']:.2f} dB", best),
@@ -324,7 +352,7 @@ def _write_outputs(config, workdir, loaded, state, curves, final, restored, summ
   else:
     panels = [(_input_title(config, spec), baseline)]
     if es_step is not None:
-      panels.append((f"{summary['stop']} stop (step {es_step})", restored))
+      panels.append((f"{_stop_title(summary)} (step {es_step})", restored))
     panels.append((f"DIP final (step {summary['steps'] - 1})", final))
   if channels in (1, 3):
     files.side_by_side(os.path.join(workdir, "side_by_side.png"), panels)
@@ -338,6 +366,10 @@ def _write_outputs(config, workdir, loaded, state, curves, final, restored, summ
         es_step, f"{config.task} {name}: {summary['stop']}",
         level=None if level is None else (level / 255.0) ** 2)
   files.write_json(os.path.join(workdir, "summary.json"), summary)
+
+
+def _stop_title(summary) -> str:
+  return f"{summary['stop']} stop" + (" + refit" if "holdout_refit" in summary else "")
 
 
 def _input_title(config, spec) -> str:
