@@ -6,7 +6,8 @@ shuffle -> T, T -> pixel shuffle, transposed-conv primitive; T the transform). K
 stored 7x7 and masked to the genotype's k x k (exact, since cell convolutions zero-pad by
 (k-1)/2), so kernel size and activation are data too. `lax.switch` over kinds and activations
 runs only the selected computation; under `vmap` it becomes a select and every branch runs
-(costlier, still one program). The reference space, plus SELU; with `extended=True` also
+(costlier, still one program). The interpolation kinds read one upsampling of the cell's input,
+computed ahead of the switch (not one per kind: a fifth less to trace and compile for training). The reference space, plus SELU; with `extended=True` also
 dilations 2 and 3 (a switch around each dilatable convolution) and PReLU (two slopes at the end
 of each flat vector). Any width: the kinds a width cannot build (`codec.buildable_kinds`; all
 build when width % 16 == 0) are zeros branches, their genotypes refused by `codec.encode`.
@@ -239,20 +240,44 @@ def _masked(flat, kind, width, code):
   return use
 
 
-def _cell_kind_forward(kind, width, extended, flat, code, x):
+def _cell_kind_forward(kind, width, extended, flat, code, up, x):
   slopes = (flat[-2], flat[-1]) if extended else (None, None)
-  return _kind_forward(kind, _masked(flat, kind, width, code), slopes, code, x, extended)
+  return _kind_forward(kind, _masked(flat, kind, width, code), slopes, code, up, x, extended)
 
 
-def _upsample(code, x, modes=INTERPS):
-  """x upsampled x2 by the code's interpolation: a switch over `modes`."""
+def _upsample(code, x):
+  """x upsampled x2 by the code's interpolation: a switch over the modes."""
   return jax.lax.switch(code.interp, [functools.partial(resample.upsample2x, mode=m)
-                                      for m in modes], x)
+                                      for m in INTERPS], x)
 
 
-def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
-  """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked); fast
-  convolutions for untrained networks (scoring)."""
+INTERP_KINDS = np.array([kind[0] == "interp" for kind in KINDS])
+NEAREST_PHASE_KINDS = INTERP_KINDS & np.array([kind[1] in NEAREST_PHASE_TRANSFORMS
+                                               for kind in KINDS])
+
+
+def _nearest_phase_applies(x, fast) -> bool:
+  """Whether the fast path convolves x itself for nearest upsampling followed by one of
+  NEAREST_PHASE_TRANSFORMS (on sides of at least layers.NEAREST_PHASE_MIN_SIDE)."""
+  return fast and min(x.shape[1:3]) >= layers.NEAREST_PHASE_MIN_SIDE
+
+
+def _shared_upsample(code, x, fast=False):
+  """x upsampled by the code's interpolation where its cell uses that, else zeros: one
+  conditional that every interpolation kind's branch reads (traced and differentiated once per
+  cell, not once per kind)."""
+  n, h, w, c = x.shape
+  needed = jnp.asarray(INTERP_KINDS)[code.kind]
+  if _nearest_phase_applies(x, fast):
+    needed &= ~(jnp.asarray(NEAREST_PHASE_KINDS)[code.kind]
+                & (code.interp == INTERPS.index("nearest")))
+  return jax.lax.cond(needed, lambda v: _upsample(code, v),
+                      lambda v: jnp.zeros((n, 2 * h, 2 * w, c), v.dtype), x)
+
+
+def _kind_forward(kind, use, slopes, code, up, x, extended, fast=False):
+  """A cell of one kind; use(slot, fn) applies fn to that slot's parameter (see _masked); up is
+  `_shared_upsample(code, x, fast)`; fast convolutions for untrained networks (scoring)."""
   act1 = lambda v: _activation(code, v, slopes[0])
   act = lambda v: _activation(code, v, slopes[1])  # the second application has its own slope
   stage, t = kind
@@ -263,15 +288,14 @@ def _kind_forward(kind, use, slopes, code, x, extended, fast=False):
     return act(cells.pixel_shuffle(act1(_transform(t, use, code, x, extended, fast))))
   if stage == "ps_first":
     y = _transform(t, use, code, act1(cells.pixel_shuffle(x)), extended, fast)
-  elif (fast and t in NEAREST_PHASE_TRANSFORMS
-        and min(x.shape[1:3]) >= layers.NEAREST_PHASE_MIN_SIDE):
+  elif t in NEAREST_PHASE_TRANSFORMS and _nearest_phase_applies(x, fast):
     # nearest: the convolution at x's resolution (act1 commutes with nearest upsampling)
-    smooth = lambda x: _transform(t, use, code, act1(_upsample(code, x, INTERPS[:2])),
-                                  extended, fast)
-    nearest = lambda x: _transform(t, use, code, act1(x), extended, fast, nearest_up=True)
-    y = jax.lax.cond(code.interp == INTERPS.index("nearest"), nearest, smooth, x)
+    y = jax.lax.cond(
+        code.interp == INTERPS.index("nearest"),
+        lambda: _transform(t, use, code, act1(x), extended, fast, nearest_up=True),
+        lambda: _transform(t, use, code, act1(up), extended, fast))
   else:
-    y = _transform(t, use, code, act1(_upsample(code, x)), extended, fast)
+    y = _transform(t, use, code, act1(up), extended, fast)
   return y if t == "identity" else act(y)
 
 
@@ -279,7 +303,7 @@ def cell_forward(flat, code: codec.GenotypeCode, x, width: int, extended: bool =
   """One x2 cell of the code's kind, with flat parameters."""
   branches = _kind_branches(
       width, lambda kind: functools.partial(_cell_kind_forward, kind, width, extended))
-  return jax.lax.switch(code.kind, branches, flat, code, x)
+  return jax.lax.switch(code.kind, branches, flat, code, _shared_upsample(code, x), x)
 
 
 # ---------------------------------------------------------------- fresh cells (scoring)
@@ -333,9 +357,9 @@ def fresh_cell_forward(key, code: codec.GenotypeCode, x, width: int):
   kind, k)` drawn where they are used, at the kernel's own size: no flat vector, no 7 x 7 work
   (for scoring untrained candidates, where drawing and padding the flat parameters of every
   position cost more than the forward pass)."""
-  branches = _kind_branches(width, lambda kind: lambda x: _kind_forward(
-      kind, _fresh(key, kind, width, code), (None, None), code, x, False, fast=True))
-  return jax.lax.switch(code.kind, branches, x)
+  branches = _kind_branches(width, lambda kind: lambda up, x: _kind_forward(
+      kind, _fresh(key, kind, width, code), (None, None), code, up, x, False, fast=True))
+  return jax.lax.switch(code.kind, branches, _shared_upsample(code, x, fast=True), x)
 
 
 class DynamicNasDipNet(nasdip.CrossScaleBase):
