@@ -7,10 +7,11 @@ stored 7x7 and masked to the genotype's k x k (exact, since cell convolutions ze
 (k-1)/2), so kernel size and activation are data too. `lax.switch` over kinds and activations
 runs only the selected computation; under `vmap` it becomes a select and every branch runs
 (costlier, still one program). The interpolation kinds read one upsampling of the cell's input,
-computed ahead of the switch (not one per kind: a fifth less to trace and compile for training). The reference space, plus SELU; with `extended=True` also
-dilations 2 and 3 (a switch around each dilatable convolution) and PReLU (two slopes at the end
-of each flat vector). Any width: the kinds a width cannot build (`codec.buildable_kinds`; all
-build when width % 16 == 0) are zeros branches, their genotypes refused by `codec.encode`.
+computed ahead of the switch (not one per kind: a fifth less to trace and compile for training).
+The reference space, plus SELU; with `extended=True` also dilations 2 and 3 (a switch around
+each dilatable convolution) and PReLU (two slopes at the end of each flat vector). Any width:
+the kinds a width cannot build (`codec.buildable_kinds`; all build when width % 16 == 0) are
+zeros branches, their genotypes refused by `codec.encode`.
 
 Scoring untrained candidates needs no stored parameters: `fresh_cells_forward` draws each cell's
 inside its kind's branch, at the kernel's own size (a switch over sizes), so only k x k work runs;
