@@ -18,8 +18,8 @@ run to the end (so the final step is measured too):
   step (the same seed: what `--config.holdout_refit=true` returns).
 `auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
 its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
-kill; plain fits already in the results file at the same crop, width and steps are not run
-again, and a task left out of --holdout_tasks keeps the file's holdout columns. Writes
+kill; fits already in the results file at the same crop, width and steps are not run again,
+and a task left out of --holdout_tasks keeps the file's holdout columns. Writes
 benchmarks/results/early_stopping.json and its README table after every image (another width
 than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
@@ -210,7 +210,7 @@ def main(argv):
       key = (task, name, _config(task, path).num_steps)
       old = recorded.get(key)
       plain = _plain(task, name, path, old)
-      if task in _HOLDOUT_TASKS.value:
+      if task in _HOLDOUT_TASKS.value and (old or {}).get("hold_step") is None:
         held = _holdout(task, name, path)
       else:  # the results file's, if it has them
         held = {k: (old or {}).get(k) for k in HOLDOUT}
