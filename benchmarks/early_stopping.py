@@ -16,10 +16,12 @@ run to the end (so the final step is measured too):
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
   step (the same seed: what `--config.holdout_refit=true` returns).
-`auto` is what stop 'auto' picks in observation mode (`runs.common.observed_stop`, per image by
-its estimated noise level); `psnr_best` and `psnr_final` are the plain fit's. Fits resume after a
-kill; fits already in the results file at the same crop, width and steps are not run again,
-and a task left out of --holdout_tasks keeps the file's holdout columns. Writes
+`auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
+held-out stop the refit, `runs.restore`'s default); `psnr_best` and `psnr_final` are the plain
+fit's. Fits resume after a
+kill; fits already in the results file at the same crop, width and steps are not run again
+(the plain fit is, where the file has a held-out stop but no `hold_refit` for it), and a task
+left out of --holdout_tasks keeps the file's holdout columns. Writes
 benchmarks/results/early_stopping.json and its README table after every image (another width
 than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
@@ -73,7 +75,9 @@ def _workdir(*parts) -> str:
   return os.path.join(_WORKDIR.value, *(() if _WIDTH.value == WIDTH else (_name(),)), *parts)
 
 
-COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
+# the column of each stop's answer (the held-out stop's: the refit, if restore refits by default)
+COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc",
+          "holdout": "hold_refit" if restore.base_config().holdout_refit else "psnr_hold"}
 
 
 def _config(task: str, image: str):
@@ -103,16 +107,17 @@ def _write(names, rows) -> None:
     def mean(k, r=r):  # over the images that have the column (None if none has)
       values = [x[k] for x in r if x.get(k) is not None]
       return float(np.mean(values)) if values else None
-    auto = [COLUMN[common.observed_stop(_config(task, "").task, x["stop_sigma"])] for x in r]
-    psnr_auto = float(np.mean([x[k] for x, k in zip(r, auto)]))
+    auto = [COLUMN[common.observed_stop(_config(task, "").task)] for x in r]
+    answers = [x.get(k) for x, k in zip(r, auto)]  # None until every image has its column
+    psnr_auto = None if None in answers else float(np.mean(answers))
     table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
                   "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
                   "hold_final": mean("hold_final"), "hold_refit": mean("hold_refit"),
                   "auto": "+".join(sorted({k[len("psnr_"):] for k in auto})),
-                  "auto_minus_best": psnr_auto - mean("psnr_best"),
-                  "auto_minus_final": psnr_auto - mean("psnr_final"),
+                  "auto_minus_best": psnr_auto and psnr_auto - mean("psnr_best"),
+                  "auto_minus_final": psnr_auto and psnr_auto - mean("psnr_final"),
                   **{f"{k}_fired": sum(bool(x.get(f"{k}_fired")) for x in r)
                      for k in ("wmv", "disc", "hold")},
                   "best_step": mean("best_step"), "wmv_step": mean("wmv_step"),
@@ -209,7 +214,9 @@ def main(argv):
       path = os.path.join(folder, name)
       key = (task, name, _config(task, path).num_steps)
       old = recorded.get(key)
-      plain = _plain(task, name, path, old)
+      # a held-out stop without the refit's value: the plain fit's curves give it (run again)
+      stale = old and old.get("hold_step") is not None and old.get("hold_refit") is None
+      plain = _plain(task, name, path, None if stale else old)
       if task in _HOLDOUT_TASKS.value and (old or {}).get("hold_step") is None:
         held = _holdout(task, name, path)
       else:  # the results file's, if it has them

@@ -138,16 +138,15 @@ def test_the_residual_is_the_mean_over_the_observed_entries():
   assert float(early_stop.residual(pred, obs, mask)) == pytest.approx((1 + 9) / 2)
 
 
-def test_auto_stop_by_task_and_noise_level_and_off_when_synthetic():
-  """Observed denoising: the discrepancy stop, the held-out stop from sigma 64 (0..255) up;
-  inpainting: the held-out stop; the other tasks: ES-WMV."""
-  assert common.auto_stop(_tiny(observed=True)) == "discrepancy"
-  assert common.auto_stop(_tiny(observed=True), 63.9) == "discrepancy"
-  assert common.auto_stop(_tiny(observed=True), 64.0) == "holdout"
-  assert common.auto_stop(_tiny(observed=True, task="sr"), 90.0) == "es-wmv"
+def test_auto_stop_by_task_and_off_when_synthetic():
+  """Observed denoising and inpainting: the held-out stop (refitted: holdout_refit's default);
+  the other tasks: ES-WMV; synthetic runs (the paper recipes): none."""
+  assert common.auto_stop(_tiny(observed=True)) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
+  assert common.auto_stop(_tiny(observed=True, task="deblur")) == "es-wmv"
   assert common.auto_stop(_tiny()) == "none"
+  assert restore.base_config().holdout_refit
 
 
 def test_the_estimated_noise_level_is_near_the_noise_actually_added():
@@ -181,8 +180,10 @@ def test_a_fit_stops_where_its_residual_curve_first_reaches_the_level(tmp_path):
 def test_held_out_entries_never_reach_the_fit_and_the_stop_is_their_residual_minimum(tmp_path):
   """The held-out stop (guard on): changing the observation at the held-out entries (about 10% of
   them) changes no training loss, guard decision or output; only the held-out residual moves.
-  The answer is the first minimum of the recorded held-out residual, its PSNR the curve's."""
-  config = _tiny(num_steps=12, sigma=50.0, stop="holdout", stop_ends_fit=False, es_patience=50)
+  The answer (unrefitted) is the first minimum of the recorded held-out residual, its PSNR the
+  curve's."""
+  config = _tiny(num_steps=12, sigma=50.0, stop="holdout", stop_ends_fit=False, es_patience=50,
+                 holdout_refit=False)
   loaded = restore.check(config)
 
   def fit(observation):
@@ -209,9 +210,9 @@ def test_holdout_refit_answers_the_plain_fit_at_the_held_out_stop(tmp_path):
   stop's step: a plain run's PSNR curve at that step, written as restored.png; the held-out
   fit's own image is reported beside it."""
   fields = dict(num_steps=12, sigma=50.0, lr=0.1, stop_ends_fit=False, es_patience=50)
-  with pytest.raises(UserError, match="holdout_refit .* needs stop holdout"):
-    restore.check(_tiny(stop="discrepancy", holdout_refit=True, **fields))
-  s = restore.run(_tiny(stop="holdout", holdout_refit=True, **fields), str(tmp_path / "refit"))
+  with pytest.raises(UserError, match="holdout_refit=false"):
+    restore.check(_tiny(stop="holdout", num_seeds=2, **fields))
+  s = restore.run(_tiny(stop="holdout", **fields), str(tmp_path / "refit"))
   t = s["stop_step"]
   held = np.load(tmp_path / "refit" / "curves.npz")
   plain = restore.run(_tiny(stop="none", **fields), str(tmp_path / "plain"))
@@ -245,25 +246,27 @@ def _photo(h, w, channels=3, seed=0):
   return img[..., 0] if channels == 1 else img
 
 
-def test_observed_denoising_picks_its_stop_by_the_estimated_noise(tmp_path):
-  """Stop 'auto' on a photo: mild noise (sigma 10) takes the discrepancy stop at the estimated
-  level, heavy noise (sigma 100) the held-out stop (no level needed); a given stop_sigma decides
-  instead of the estimate."""
+def test_observed_denoising_reports_its_noise_estimate_and_feeds_it_to_the_discrepancy_stop(
+    tmp_path):
+  """A photo with sigma-10 noise: stop 'auto' (the held-out stop) needs no level, but the
+  estimate is reported; the discrepancy stop takes the estimate, or a given stop_sigma."""
   rng = np.random.default_rng(0)
   smooth = np.repeat(np.repeat(_photo(12, 16, seed=1), 4, 0), 4, 1).astype(np.float64)
+  noisy = np.clip(smooth + 10 * rng.standard_normal(smooth.shape), 0, 255).astype(np.uint8)
+  image = _save(tmp_path / "noisy.png", noisy)
 
-  def stop_of(sigma, **fields):
-    noisy = np.clip(smooth + sigma * rng.standard_normal(smooth.shape), 0, 255).astype(np.uint8)
-    config = _tiny(observed=True, image=_save(tmp_path / f"n{sigma}.png", noisy), **fields)
-    loaded = restore.check(config)
-    return common.fit_config(config, common.stop_noise_sigma(config, loaded)).stop, loaded
+  def loaded_and_stop(**fields):
+    config = _tiny(observed=True, image=image, **fields)
+    return restore.check(config), common.fit_config(config).stop
 
-  mild, loaded = stop_of(10)
-  assert mild == "discrepancy" and 8 < loaded.notes["stop_sigma"] < 12
-  heavy, loaded = stop_of(100)
-  assert heavy == "holdout" and loaded.notes["noise_sigma_estimate"] > 64
+  loaded, stop = loaded_and_stop()
+  assert stop == "holdout" and 8 < loaded.notes["noise_sigma_estimate"] < 12
   assert "stop_sigma" not in loaded.notes and loaded.problem.noise_std is None
-  assert stop_of(10, stop_sigma=80.0)[0] == "holdout"
+  loaded, stop = loaded_and_stop(stop="discrepancy")
+  assert stop == "discrepancy"
+  assert loaded.notes["stop_sigma"] == loaded.notes["noise_sigma_estimate"]
+  assert float(loaded.problem.noise_std[0]) == pytest.approx(loaded.notes["stop_sigma"] / 255)
+  assert loaded_and_stop(stop="discrepancy", stop_sigma=20.0)[0].notes["stop_sigma"] == 20.0
 
 
 @pytest.mark.parametrize("task,size,channels,out", [

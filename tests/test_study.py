@@ -109,3 +109,16 @@ def test_bm3d_without_its_package_says_how_to_install_it(tmp_path, without_bm3d)
   with pytest.raises(UserError, match=r'pip install -e "\.\[bm3d\]"'):
     study.run(_tiny(methods=("bm3d",)), str(tmp_path / "w"))
   assert not (tmp_path / "w").exists()
+
+
+def test_the_dip_cells_stop_by_the_estimated_noise_level():
+  """Stop 'auto' in the study: denoising by the discrepancy stop below sigma-hat 64 (0..255),
+  the held-out stop from 64 up; ES-WMV through the deconvolution and single-pixel operators; a
+  named stop as given."""
+  auto, named = _tiny(stop="auto"), _tiny(stop="es-wmv")
+  assert study.dip_stop(auto, "denoise", None) == "discrepancy"
+  assert study.dip_stop(auto, "denoise", 63.9) == "discrepancy"
+  assert study.dip_stop(auto, "denoise", 64.0) == "holdout"
+  assert study.dip_stop(auto, "deblur", 90.0) == "es-wmv"
+  assert study.dip_stop(auto, "single_pixel") == "es-wmv"
+  assert study.dip_stop(named, "denoise", 90.0) == "es-wmv"

@@ -44,9 +44,10 @@ def base_config() -> ml_collections.ConfigDict:
                                   # (0 = estimated from it: scikit-image's estimate_sigma)
   c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
                                   # the answer is still the stop's image)
-  c.holdout_refit = False         # the held-out stop: refit all of the observation from the same
-                                  # seed to its step (in workdir/refit, a second fit); the answer
-                                  # is that fit's image
+  c.holdout_refit = True          # the held-out stop (auto's for denoising and inpainting): refit
+                                  # all of the observation from the same seed to its step (in
+                                  # workdir/refit, a second, shorter fit) and answer that fit's
+                                  # image; false: the held-out fit's own image
   c.num_steps = 3000
   c.log_every = 50                # metrics.jsonl row every this many steps
   c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
@@ -62,11 +63,9 @@ def _check_config(config) -> None:
   common.check_execution(config)
   if config.stop_sigma < 0:
     raise UserError(f"config.stop_sigma must be >= 0 (0..255 scale), got {config.stop_sigma}")
-  if config.holdout_refit and config.stop not in ("holdout", "auto"):
-    raise UserError("config.holdout_refit refits to the held-out stop's step: it needs stop "
-                    f"holdout (or auto), got {config.stop!r}")
-  if config.holdout_refit and config.num_seeds > 1:
-    raise UserError("config.holdout_refit runs one seed at a time (config.num_seeds=1)")
+  if config.holdout_refit and config.stop == "holdout" and config.num_seeds > 1:
+    raise UserError("config.holdout_refit runs one seed at a time: set "
+                    "--config.holdout_refit=false for a seed cohort with the held-out stop")
   if config.observed and config.num_seeds > 1:
     raise UserError("config.num_seeds > 1 compares seeds against a ground truth: run observation "
                     "mode one seed at a time")
@@ -171,7 +170,7 @@ def _run_single(config, workdir: str):
   t_start = time.perf_counter()
   loaded = check(config)
   spec, problem = loaded.spec, loaded.problem
-  cfg = common.fit_config(config, common.stop_noise_sigma(config, loaded))
+  cfg = common.fit_config(config)
   ckpt_dir = os.path.join(workdir, "checkpoint")
   resume = _checkpoint_step(ckpt_dir)
   if resume:  # checked before anything compiles
