@@ -15,15 +15,14 @@ run to the end (so the final step is measured too):
   that a run stops there);
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
-  step (the same seed: what `--config.holdout_refit=true` returns).
+  step (the same seed: what `--config.holdout_refit=true`, the default, returns).
 `auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
 held-out stop the refit, `runs.restore`'s default); `psnr_best` and `psnr_final` are the plain
-fit's. Fits resume after a
-kill; fits already in the results file at the same crop, width and steps are not run again
-(the plain fit is, where the file has a held-out stop but no `hold_refit` for it), and a task
-left out of --holdout_tasks keeps the file's holdout columns. Writes
-benchmarks/results/early_stopping.json and its README table after every image (another width
-than 16: early_stopping_w<width>.json, its own table and workdirs).
+fit's. Fits resume after a kill; fits already in the results file at the same crop, width and
+steps are not run again (the plain fit is, where the file has or this run makes a held-out stop
+without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's holdout
+columns. Writes benchmarks/results/early_stopping.json and its README table after every image
+(another width than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
 
 import json
@@ -215,7 +214,8 @@ def main(argv):
       key = (task, name, _config(task, path).num_steps)
       old = recorded.get(key)
       # a held-out stop without the refit's value: the plain fit's curves give it (run again)
-      stale = old and old.get("hold_step") is not None and old.get("hold_refit") is None
+      stale = old and old.get("hold_refit") is None and (
+          old.get("hold_step") is not None or task in _HOLDOUT_TASKS.value)
       plain = _plain(task, name, path, None if stale else old)
       if task in _HOLDOUT_TASKS.value and (old or {}).get("hold_step") is None:
         held = _holdout(task, name, path)
