@@ -15,9 +15,9 @@ run to the end (so the final step is measured too):
   that a run stops there);
 - the held-out fit (`stop=holdout`: 10% of the observation left out of the loss), its stop and
   its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
-  step (the same seed: what `--config.holdout_refit=true`, the default, returns).
+  step (the same seed: what `--config.holdout_refit=true`, the denoising recipe's, returns).
 `auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
-held-out stop the refit, `runs.restore`'s default); `psnr_best` and `psnr_final` are the plain
+held-out stop the refit where the recipe refits: denoising); `psnr_best` and `psnr_final` are the plain
 fit's. Fits resume after a kill; fits already in the results file at the same crop, width and
 steps are not run again (the plain fit is, where the file has or this run makes a held-out stop
 without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's holdout
@@ -74,9 +74,7 @@ def _workdir(*parts) -> str:
   return os.path.join(_WORKDIR.value, *(() if _WIDTH.value == WIDTH else (_name(),)), *parts)
 
 
-# the column of each stop's answer (the held-out stop's: the refit, if restore refits by default)
-COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc",
-          "holdout": "hold_refit" if restore.base_config().holdout_refit else "psnr_hold"}
+COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
 
 
 def _config(task: str, image: str):
@@ -106,15 +104,17 @@ def _write(names, rows) -> None:
     def mean(k, r=r):  # over the images that have the column (None if none has)
       values = [x[k] for x in r if x.get(k) is not None]
       return float(np.mean(values)) if values else None
-    auto = [COLUMN[common.observed_stop(_config(task, "").task)] for x in r]
-    answers = [x.get(k) for x, k in zip(r, auto)]  # None until every image has its column
+    config = _config(task, "")
+    stop = common.observed_stop(config.task)  # the held-out stop: the refit where it refits
+    auto = "hold_refit" if stop == "holdout" and config.holdout_refit else COLUMN[stop]
+    answers = [x.get(auto) for x in r]  # None until every image has the column
     psnr_auto = None if None in answers else float(np.mean(answers))
     table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
                   "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
                   "hold_final": mean("hold_final"), "hold_refit": mean("hold_refit"),
-                  "auto": "+".join(sorted({k[len("psnr_"):] for k in auto})),
+                  "auto": auto.removeprefix("psnr_"),
                   "auto_minus_best": psnr_auto and psnr_auto - mean("psnr_best"),
                   "auto_minus_final": psnr_auto and psnr_auto - mean("psnr_final"),
                   **{f"{k}_fired": sum(bool(x.get(f"{k}_fired")) for x in r)

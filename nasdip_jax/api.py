@@ -70,10 +70,11 @@ def restore(observation: Array, task: str = "denoise", *, mask: Optional[Array] 
     reference: the ground truth (the output's size), for PSNR / SSIM in `summary` and `curves`.
     steps: the step budget (default: the recipe's). stop: auto (denoise, inpaint: holdout;
       else es-wmv) | holdout | discrepancy | es-wmv | none; `holdout_fraction=` the share of
-      the observation the held-out stop leaves out of the loss (0.1); the held-out stop's answer
+      the observation the held-out stop leaves out of the loss (0.1); for denoising its answer
       is a second, same-seed fit of all of the observation to its step (`holdout_refit=False`:
-      the held-out fit's own image; `curves` are the held-out fit's); `stop_sigma=` the noise
-      level (0..255) that the discrepancy stop otherwise estimates.
+      the held-out fit's own image, the other tasks' default; `curves` are the held-out
+      fit's); `stop_sigma=` the noise level (0..255) that the discrepancy stop otherwise
+      estimates.
     seed: initialisation, z and input noise. workdir: where to write (default: a temp folder).
     **fields: any other config field (e.g. input_depth=8, net={'channels_down': (8,) * 3}).
   """

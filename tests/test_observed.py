@@ -14,6 +14,7 @@ from PIL import Image
 
 import conftest
 import nasdip_jax
+from nasdip_jax import recipes
 from nasdip_jax.errors import UserError
 from nasdip_jax.fit import dip
 from nasdip_jax.fit import early_stop
@@ -139,14 +140,15 @@ def test_the_residual_is_the_mean_over_the_observed_entries():
 
 
 def test_auto_stop_by_task_and_off_when_synthetic():
-  """Observed denoising and inpainting: the held-out stop (refitted: holdout_refit's default);
+  """Observed denoising and inpainting: the held-out stop (the denoising recipe's refitted);
   the other tasks: ES-WMV; synthetic runs (the paper recipes): none."""
   assert common.auto_stop(_tiny(observed=True)) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="inpaint")) == "holdout"
   assert common.auto_stop(_tiny(observed=True, task="sr")) == "es-wmv"
   assert common.auto_stop(_tiny(observed=True, task="deblur")) == "es-wmv"
   assert common.auto_stop(_tiny()) == "none"
-  assert restore.base_config().holdout_refit
+  assert recipes.restore_config("denoise").holdout_refit
+  assert not recipes.restore_config("inpaint").holdout_refit
 
 
 def test_the_estimated_noise_level_is_near_the_noise_actually_added():
@@ -180,10 +182,9 @@ def test_a_fit_stops_where_its_residual_curve_first_reaches_the_level(tmp_path):
 def test_held_out_entries_never_reach_the_fit_and_the_stop_is_their_residual_minimum(tmp_path):
   """The held-out stop (guard on): changing the observation at the held-out entries (about 10% of
   them) changes no training loss, guard decision or output; only the held-out residual moves.
-  The answer (unrefitted) is the first minimum of the recorded held-out residual, its PSNR the
+  The answer is the first minimum of the recorded held-out residual, its PSNR the
   curve's."""
-  config = _tiny(num_steps=12, sigma=50.0, stop="holdout", stop_ends_fit=False, es_patience=50,
-                 holdout_refit=False)
+  config = _tiny(num_steps=12, sigma=50.0, stop="holdout", stop_ends_fit=False, es_patience=50)
   loaded = restore.check(config)
 
   def fit(observation):
@@ -211,8 +212,8 @@ def test_holdout_refit_answers_the_plain_fit_at_the_held_out_stop(tmp_path):
   fit's own image is reported beside it."""
   fields = dict(num_steps=12, sigma=50.0, lr=0.1, stop_ends_fit=False, es_patience=50)
   with pytest.raises(UserError, match="holdout_refit=false"):
-    restore.check(_tiny(stop="holdout", num_seeds=2, **fields))
-  s = restore.run(_tiny(stop="holdout", **fields), str(tmp_path / "refit"))
+    restore.check(_tiny(stop="holdout", holdout_refit=True, num_seeds=2, **fields))
+  s = restore.run(_tiny(stop="holdout", holdout_refit=True, **fields), str(tmp_path / "refit"))
   t = s["stop_step"]
   held = np.load(tmp_path / "refit" / "curves.npz")
   plain = restore.run(_tiny(stop="none", **fields), str(tmp_path / "plain"))

@@ -44,10 +44,10 @@ def base_config() -> ml_collections.ConfigDict:
                                   # (0 = estimated from it: scikit-image's estimate_sigma)
   c.stop_ends_fit = True          # false: fit the whole budget anyway (the curves after the stop;
                                   # the answer is still the stop's image)
-  c.holdout_refit = True          # the held-out stop (auto's for denoising and inpainting): refit
-                                  # all of the observation from the same seed to its step (in
-                                  # workdir/refit, a second, shorter fit) and answer that fit's
-                                  # image; false: the held-out fit's own image
+  c.holdout_refit = False         # the held-out stop: refit all of the observation from the same
+                                  # seed to its step (in workdir/refit, a second, shorter fit) and
+                                  # answer that fit's image (the denoising recipe's); false: the
+                                  # held-out fit's own image
   c.num_steps = 3000
   c.log_every = 50                # metrics.jsonl row every this many steps
   c.num_seeds = 1                 # N > 1: seeds seed..seed+N-1 as one cohort; PSNR mean and spread
