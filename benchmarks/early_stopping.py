@@ -17,8 +17,8 @@ run to the end (so the final step is measured too):
   its own final step (`hold_final`); `hold_refit` is the plain fit's PSNR at the held-out stop's
   step (the same seed: what `--config.holdout_refit=true`, the denoising recipe's, returns).
 `auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
-held-out stop the refit where the recipe refits: denoising); `psnr_best` and `psnr_final` are the plain
-fit's. Fits resume after a kill; fits already in the results file at the same crop, width and
+held-out stop the refit where the recipe refits: denoising); `psnr_best` and `psnr_final` are
+the plain fit's. Fits resume after a kill; fits already in the results file at the same crop, width and
 steps are not run again (the plain fit is, where the file has or this run makes a held-out stop
 without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's holdout
 columns. Writes benchmarks/results/early_stopping.json and its README table after every image
