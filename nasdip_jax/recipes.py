@@ -32,8 +32,9 @@ def restore_config(task: str, factor: int = 4) -> ml_collections.ConfigDict:
 
   denoise: sigma 25, RGB, `dip_denoising`, the held-out stop refitted. inpaint: 50% of pixels
   kept, grayscale, 11000 steps of Adam at 0.001, input noise 0.03. sr: RGB, 2000 steps (x8:
-  4000) of Adam at 0.01, input noise 0.03 (x8: 0.05). deblur: Gaussian blur sigma 5 px (circular), noise 0.01, grayscale,
-  `dip_denoising`. single_pixel: CF 4 Walsh-Hadamard, grayscale, `dip_denoising`.
+  4000) of Adam at 0.01, input noise 0.03 (x8: 0.05). deblur: Gaussian blur sigma 5 px
+  (circular), noise 0.01, grayscale, `dip_denoising`. single_pixel: CF 4 Walsh-Hadamard,
+  grayscale, `dip_denoising`.
   """
   c = restore.base_config()
   c.task = task
