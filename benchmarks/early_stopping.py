@@ -18,11 +18,11 @@ run to the end (so the final step is measured too):
   step (the same seed: what `--config.holdout_refit=true`, the denoising recipe's, returns).
 `auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
 held-out stop the refit where the recipe refits: denoising); `psnr_best` and `psnr_final` are
-the plain fit's. Fits resume after a kill; fits already in the results file at the same crop, width and
-steps are not run again (the plain fit is, where the file has or this run makes a held-out stop
-without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's holdout
-columns. Writes benchmarks/results/early_stopping.json and its README table after every image
-(another width than 16: early_stopping_w<width>.json, its own table and workdirs).
+the plain fit's. Fits resume after a kill; fits already in the results file at the same crop,
+width and steps are not run again (the plain fit is, where the file has or this run makes a
+held-out stop without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's
+holdout columns. Writes benchmarks/results/early_stopping.json and its README table after every
+image (another width than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
 
 import json
