@@ -437,8 +437,8 @@ def observed_stop(task: str) -> str:
   """The stop for an observation of `task` without ground truth: the held-out stop for denoising
   (the recipe refits all of the observation to its step: `holdout_refit`) and inpainting,
   ES-WMV through the other operators. At the denoising recipe's width the refit was 0.1 dB
-  below the oracle best at sigma 25 and 50, the discrepancy stop 0.3-0.8 and ES-WMV 0.3-2.4
-  (it never fired on half the sigma-50 images); ES-WMV fired early on a third of the inpainting
+  below the oracle best at sigma 25 and 50, the discrepancy stop 0.3-0.8 and ES-WMV 0.3-2.9
+  (it fired on 2 of the 12 sigma-50 images); ES-WMV fired early on a third of the inpainting
   images (benchmarks/README.md, "Early stopping")."""
   return "holdout" if task in ("denoise", "inpaint") else "es-wmv"
 
