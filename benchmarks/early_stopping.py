@@ -171,7 +171,7 @@ HOLDOUT = ("psnr_hold", "hold_step", "hold_fired", "hold_best", "hold_final", "s
 def _holdout(task, name, path):
   """The held-out stop's own fit (10% of the observation left out of the loss), run to the end."""
   config = _config(task, path)
-  config.stop = "holdout"
+  config.update(stop="holdout", holdout_refit=False)  # the plain fit's curves give the refit
   s = _summary(config, _workdir("holdout", task, os.path.splitext(name)[0]))
   return {"psnr_hold": s["psnr_stop"], "hold_step": s["stop_step"],
           "hold_fired": s["stopped_at"] is not None, "hold_best": s["psnr_best"],
