@@ -18,11 +18,13 @@ run to the end (so the final step is measured too):
   step (the same seed: what `--config.holdout_refit=true`, the denoising recipe's, returns).
 `auto` is what stop 'auto' answers in observation mode (`runs.common.observed_stop`; for the
 held-out stop the refit where the recipe refits: denoising); `psnr_best` and `psnr_final` are
-the plain fit's. Fits resume after a kill; fits already in the results file at the same crop,
-width and steps are not run again (the plain fit is, where the file has or this run makes a
-held-out stop without its `hold_refit`), and a task left out of --holdout_tasks keeps the file's
-holdout columns. Writes benchmarks/results/early_stopping.json and its README table after every
-image (another width than 16: early_stopping_w<width>.json, its own table and workdirs).
+the plain fit's. Fits resume after a kill (each task, image and step count has its workdir); fits
+already in the results file at the same crop, width and steps are not run again (the plain fit
+is, where the file has or this run makes a held-out stop without its `hold_refit`), and a task
+left out of --holdout_tasks keeps the file's holdout columns. The file keeps the rows of tasks
+and step counts not run; the table has a line per task and step count. Writes
+benchmarks/results/early_stopping.json and its README table after every image (another width
+than 16: early_stopping_w<width>.json, its own table and workdirs).
 """
 
 import json
@@ -70,8 +72,11 @@ def _name() -> str:
   return "early_stopping" if _WIDTH.value == WIDTH else f"early_stopping_w{_WIDTH.value}"
 
 
-def _workdir(*parts) -> str:
-  return os.path.join(_WORKDIR.value, *(() if _WIDTH.value == WIDTH else (_name(),)), *parts)
+def _workdir(kind: str, task: str, name: str, steps: int, *parts) -> str:
+  """A fit's workdir: kind 'plain' or 'holdout', one per task, image and step count."""
+  return os.path.join(_WORKDIR.value, *(() if _WIDTH.value == WIDTH else (_name(),)),
+                      *(() if kind == "plain" else (kind,)), f"{task}_{steps}",
+                      os.path.splitext(name)[0], *parts)
 
 
 COLUMN = {"es-wmv": "psnr_wmv", "discrepancy": "psnr_disc", "holdout": "psnr_hold"}
@@ -97,10 +102,9 @@ def _config(task: str, image: str):
 def _write(names, rows) -> None:
   """The JSON and the README table of the rows so far (written after every fit)."""
   table = []
-  for task in _TASKS.value:
-    r = [x for x in rows if x["task"] == task]
-    if not r:
-      continue
+  for task, steps in sorted({(x["task"], x["steps"]) for x in rows},
+                            key=lambda k: (TASKS.index(k[0]), k[1])):
+    r = [x for x in rows if (x["task"], x["steps"]) == (task, steps)]
     def mean(k, r=r):  # over the images that have the column (None if none has)
       values = [x[k] for x in r if x.get(k) is not None]
       return float(np.mean(values)) if values else None
@@ -109,7 +113,7 @@ def _write(names, rows) -> None:
     auto = "hold_refit" if stop == "holdout" and config.holdout_refit else COLUMN[stop]
     answers = [x.get(auto) for x in r]  # None until every image has the column
     psnr_auto = None if None in answers else float(np.mean(answers))
-    table.append({"task": task, "images": len(r), "steps": r[0]["steps"],
+    table.append({"task": task, "images": len(r), "steps": steps,
                   "psnr_input": mean("psnr_input"), "psnr_best": mean("psnr_best"),
                   "psnr_wmv": mean("psnr_wmv"), "psnr_disc": mean("psnr_disc"),
                   "psnr_hold": mean("psnr_hold"), "psnr_final": mean("psnr_final"),
@@ -134,8 +138,11 @@ PLAIN = ("psnr_input", "psnr_best", "best_step", "psnr_wmv", "wmv_step", "wmv_fi
 
 def _summary(config, workdir):
   """A fit's summary: read back if it finished, else run (it resumes after a kill)."""
-  if os.path.exists(os.path.join(workdir, "summary.json")):
-    return json.load(open(os.path.join(workdir, "summary.json"), encoding="utf-8"))
+  path = os.path.join(workdir, "summary.json")
+  if os.path.exists(path):
+    summary = json.load(open(path, encoding="utf-8"))
+    if summary["steps"] == config.num_steps:
+      return summary
   return restore.run(config, workdir)
 
 
@@ -145,7 +152,7 @@ def _plain(task, name, path, recorded):
   config = _config(task, path)
   if recorded:
     return {k: recorded[k] for k in PLAIN}
-  workdir = _workdir(task, os.path.splitext(name)[0])
+  workdir = _workdir("plain", task, name, config.num_steps)
   s = _summary(config, workdir)
   with np.load(os.path.join(workdir, "curves.npz")) as curves:
     psnr, residual = curves["psnr"], curves["residual"]
@@ -172,7 +179,7 @@ def _holdout(task, name, path):
   """The held-out stop's own fit (10% of the observation left out of the loss), run to the end."""
   config = _config(task, path)
   config.update(stop="holdout", holdout_refit=False)  # the plain fit's curves give the refit
-  s = _summary(config, _workdir("holdout", task, os.path.splitext(name)[0]))
+  s = _summary(config, _workdir("holdout", task, name, config.num_steps))
   return {"psnr_hold": s["psnr_stop"], "hold_step": s["stop_step"],
           "hold_fired": s["stopped_at"] is not None, "hold_best": s["psnr_best"],
           "hold_final": s["psnr_final"], "ssim_hold": s["ssim_stop"]}
@@ -182,7 +189,7 @@ def _refit(task, name, hold_step, recorded):
   """The plain fit's PSNR at the held-out stop's step: what a refit of all the observation to
   that step returns (the same seed: the same initialisation and input noise). From the plain
   fit's curves while its workdir exists, else the results file's value."""
-  path = _workdir(task, os.path.splitext(name)[0], "curves.npz")
+  path = _workdir("plain", task, name, _config(task, "").num_steps, "curves.npz")
   if hold_step is None or not os.path.exists(path):
     return (recorded or {}).get("hold_refit")
   with np.load(path) as curves:
@@ -224,10 +231,11 @@ def main(argv):
       held["hold_refit"] = _refit(task, name, held["hold_step"], old)
       rows[key] = {"task": task, "image": name, "steps": key[2], **plain, **held}
       print(rows[key], flush=True)
-      # the rows so far, and the file's rows of the images still to come (a kill loses none)
+      # the rows so far and the file's others: images still to come, other tasks and step
+      # counts (a kill loses none)
       _write(names, list(rows.values()) + [
           {**dict.fromkeys(HOLDOUT + ("hold_refit",)), **r} for k, r in recorded.items()
-          if k not in rows and r["task"] in _TASKS.value and r["image"] in names])
+          if k not in rows and r["image"] in names])
 
 
 if __name__ == "__main__":
