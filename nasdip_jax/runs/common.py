@@ -437,7 +437,7 @@ def observed_stop(task: str) -> str:
   """The stop for an observation of `task` without ground truth: the held-out stop for denoising
   (the recipe refits all of the observation to its step: `holdout_refit`) and inpainting,
   ES-WMV through the other operators. At the denoising recipe's width the refit was within 0.16
-  dB of the oracle best on average at sigma 15, 25 and 50, the discrepancy stop 0.3-1.6 below
+  dB of the oracle best on average at sigma 15, 25 and 50, the discrepancy stop 0.3-1.8 below
   and ES-WMV 0.07-2.9 (it fired on 2 of the 12 sigma-50 images); ES-WMV fired early on a third
   of the inpainting images (benchmarks/README.md, "Early stopping")."""
   return "holdout" if task in ("denoise", "inpaint") else "es-wmv"
