@@ -137,7 +137,8 @@ PLAIN = ("psnr_input", "psnr_best", "best_step", "psnr_wmv", "wmv_step", "wmv_fi
 
 
 def _summary(config, workdir):
-  """A fit's summary: read back if it finished, else run (it resumes after a kill)."""
+  """A fit's summary: read back if it finished at config.num_steps, else run (it resumes after
+  a kill)."""
   path = os.path.join(workdir, "summary.json")
   if os.path.exists(path):
     summary = json.load(open(path, encoding="utf-8"))
@@ -185,11 +186,11 @@ def _holdout(task, name, path):
           "hold_final": s["psnr_final"], "ssim_hold": s["ssim_stop"]}
 
 
-def _refit(task, name, hold_step, recorded):
+def _refit(task, name, steps, hold_step, recorded):
   """The plain fit's PSNR at the held-out stop's step: what a refit of all the observation to
   that step returns (the same seed: the same initialisation and input noise). From the plain
   fit's curves while its workdir exists, else the results file's value."""
-  path = _workdir("plain", task, name, _config(task, "").num_steps, "curves.npz")
+  path = _workdir("plain", task, name, steps, "curves.npz")
   if hold_step is None or not os.path.exists(path):
     return (recorded or {}).get("hold_refit")
   with np.load(path) as curves:
@@ -228,7 +229,7 @@ def main(argv):
         held = _holdout(task, name, path)
       else:  # the results file's, if it has them
         held = {k: (old or {}).get(k) for k in HOLDOUT}
-      held["hold_refit"] = _refit(task, name, held["hold_step"], old)
+      held["hold_refit"] = _refit(task, name, key[2], held["hold_step"], old)
       rows[key] = {"task": task, "image": name, "steps": key[2], **plain, **held}
       print(rows[key], flush=True)
       # the rows so far and the file's others: images still to come, other tasks and step
